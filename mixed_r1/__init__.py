@@ -1,0 +1,1 @@
+"""Mixed-R1: GRPO post-training of vision-language models with a mixed reward."""

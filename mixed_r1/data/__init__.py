@@ -1,0 +1,4 @@
+"""Ground floor: the one sample schema, JSONL I/O and the synthetic generator."""
+from mixed_r1.data.schema import SAMPLE_TYPES, DataError, Sample, load_samples, write_samples
+
+__all__ = ["SAMPLE_TYPES", "DataError", "Sample", "load_samples", "write_samples"]

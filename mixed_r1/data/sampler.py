@@ -1,0 +1,37 @@
+"""Deterministic prompt batches: a fresh seeded permutation each epoch, position kept as plain state."""
+from __future__ import annotations
+
+import random
+from typing import Iterator
+
+
+class PromptSampler:
+    """Yields lists of sample indices, ``batch_size`` at a time, forever.
+
+    The order depends only on ``seed`` and the epoch, so a run is reproducible and its position
+    (``epoch``, ``cursor``) is all a resume needs.
+    """
+
+    def __init__(self, num_samples: int, batch_size: int, seed: int) -> None:
+        if batch_size > num_samples:
+            raise ValueError(f"batch of {batch_size} prompts is larger than the dataset ({num_samples} samples)")
+        self.num_samples, self.batch_size, self.seed = num_samples, batch_size, seed
+        self.epoch, self.cursor = 0, 0
+        self._order = self._permutation()
+
+    def _permutation(self) -> list[int]:
+        order = list(range(self.num_samples))
+        random.Random(self.seed * 1_000_003 + self.epoch).shuffle(order)
+        return order
+
+    def next_batch(self) -> list[int]:
+        if self.cursor + self.batch_size > self.num_samples:  # drop the ragged tail, start a new epoch
+            self.epoch, self.cursor = self.epoch + 1, 0
+            self._order = self._permutation()
+        batch = self._order[self.cursor : self.cursor + self.batch_size]
+        self.cursor += self.batch_size
+        return batch
+
+    def __iter__(self) -> Iterator[list[int]]:
+        while True:
+            yield self.next_batch()

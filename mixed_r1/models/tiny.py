@@ -1,0 +1,82 @@
+"""Tiny random-weight twins of the real architectures, built from config and saved to a folder.
+
+Why: tests and the demo need a real Qwen2.5-VL model class and a real tokenizer without any
+download. The tokenizer is a byte-level BPE trained in-process on a corpus, wrapped with the
+family's special tokens; everything is saved and then loaded back through ``from_pretrained``,
+the same path a real checkpoint takes.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import torch
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+from transformers import PreTrainedTokenizerFast
+
+QWEN_SPECIAL_TOKENS = (
+    "<|endoftext|>", "<|im_start|>", "<|im_end|>",
+    "<|vision_start|>", "<|vision_end|>", "<|image_pad|>", "<|video_pad|>",
+)
+
+
+def train_bpe_tokenizer(corpus: Sequence[str], vocab_size: int, special_tokens: Sequence[str],
+                        eos_token: str, pad_token: str) -> PreTrainedTokenizerFast:
+    """A byte-level BPE (any text encodes; corpus words become single tokens) with ``special_tokens``."""
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=list(special_tokens),
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    bpe.train_from_iterator(corpus, trainer)
+    return PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token=eos_token, pad_token=pad_token)
+
+
+def build_tiny_qwen2_5_vl(out_dir: str | Path, corpus: Sequence[str], spec: Mapping[str, Any], seed: int) -> Path:
+    """Build a small Qwen2.5-VL (transformers' own classes, random weights) and save it with its
+    tokenizer and image processor to ``out_dir``."""
+    from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
+    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
+
+    out_dir = Path(out_dir)
+    tokenizer = train_bpe_tokenizer(corpus, spec["vocab_size"], QWEN_SPECIAL_TOKENS,
+                                    eos_token="<|im_end|>", pad_token="<|endoftext|>")
+    ids = {tok: tokenizer.convert_tokens_to_ids(tok) for tok in QWEN_SPECIAL_TOKENS}
+    special = dict(bos_token_id=ids["<|endoftext|>"], eos_token_id=ids["<|im_end|>"], pad_token_id=ids["<|endoftext|>"])
+    head_dim = spec["hidden_size"] // spec["num_attention_heads"]
+    config = Qwen2_5_VLConfig(
+        text_config=dict(
+            vocab_size=len(tokenizer), hidden_size=spec["hidden_size"], intermediate_size=spec["intermediate_size"],
+            num_hidden_layers=spec["num_hidden_layers"], num_attention_heads=spec["num_attention_heads"],
+            num_key_value_heads=spec["num_key_value_heads"], max_position_embeddings=spec["max_position_embeddings"],
+            # mrope sections (temporal, height, width) must sum to head_dim / 2
+            rope_parameters={"rope_type": "default", "rope_theta": 10000.0,
+                             "mrope_section": _mrope_section(head_dim)},
+            tie_word_embeddings=True, **special),
+        vision_config=dict(
+            depth=spec["vision_depth"], hidden_size=spec["vision_hidden_size"],
+            intermediate_size=2 * spec["vision_hidden_size"], num_heads=spec["vision_num_heads"],
+            out_hidden_size=spec["hidden_size"], fullatt_block_indexes=[spec["vision_depth"] - 1],
+            patch_size=14, spatial_merge_size=2, temporal_patch_size=2, window_size=112),
+        image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
+        vision_start_token_id=ids["<|vision_start|>"], vision_end_token_id=ids["<|vision_end|>"],
+        tie_word_embeddings=True, **special,
+    )
+    torch.manual_seed(seed)
+    model = Qwen2_5_VLForConditionalGeneration(config)
+    image_processor = Qwen2VLImageProcessorPil(min_pixels=spec["min_pixels"], max_pixels=spec["max_pixels"])
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+    image_processor.save_pretrained(out_dir)
+    return out_dir
+
+
+def _mrope_section(head_dim: int) -> list[int]:
+    half = head_dim // 2
+    temporal = half // 4
+    height = (half - temporal) // 2
+    return [temporal, height, half - temporal - height]
+
+
+TINY_BUILDERS = {"qwen2_5_vl": build_tiny_qwen2_5_vl}

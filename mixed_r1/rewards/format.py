@@ -1,0 +1,21 @@
+"""Format reward R_format (eq. 5): 1 when the response is <think>…</think><answer>…</answer>, else 0."""
+from __future__ import annotations
+
+import re
+
+# Whole response: optional whitespace, one think block, optional whitespace, one answer block.
+# DOTALL so multi-line thinking counts (a frequent bug in peers' regexes).
+_FORMAT = re.compile(r"\s*<think>(.*?)</think>\s*<answer>(.*?)</answer>\s*", re.DOTALL)
+_TAGS = ("<think>", "</think>", "<answer>", "</answer>")
+
+
+def format_reward(text: str) -> float:
+    if not isinstance(text, str):
+        return 0.0
+    match = _FORMAT.fullmatch(text)
+    if match is None:
+        return 0.0
+    # exactly one of each tag: no nested or repeated tags inside the blocks
+    if any(text.count(tag) != 1 for tag in _TAGS):
+        return 0.0
+    return 1.0
