@@ -56,7 +56,7 @@ def grpo_update(policy: torch.nn.Module, reference: torch.nn.Module, adapter: Mo
                                   completions.mask, clip_eps=algo.clip_eps, beta=algo.beta)
         weight = (rows.stop - rows.start) / total
         engine.backward(loss * weight)
-        for key, value in {"loss": float(loss), **metrics}.items():
+        for key, value in {"loss": loss.item(), **metrics}.items():
             sums[key] = sums.get(key, 0.0) + value * weight
     sums["grad_norm"] = engine.step()
     return sums

@@ -25,4 +25,4 @@ def sft_step(policy: torch.nn.Module, adapter: ModelAdapter, engine: TorchEngine
     loss = sft_loss(logprobs, target_tokens.mask)
     engine.backward(loss)
     grad_norm = engine.step()
-    return {"loss": float(loss), "grad_norm": grad_norm}
+    return {"loss": loss.item(), "grad_norm": grad_norm}

@@ -1,0 +1,60 @@
+"""Shared fixtures: a tiny Qwen2.5-VL built once per session, small synthetic data, config composition."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("WANDB_MODE", "disabled")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from hydra import compose, initialize_config_dir  # noqa: E402
+from omegaconf import DictConfig, OmegaConf  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+CONF = ROOT / "conf"
+
+torch.set_num_threads(2)
+
+
+def compose_train(overrides: list[str] | None = None, run_dir: Path | None = None) -> DictConfig:
+    """The config `train.py` would see, with ``${hydra:...}`` paths replaced by ``run_dir``."""
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose(config_name="train", overrides=overrides or [])
+    if run_dir is not None:
+        OmegaConf.set_struct(cfg, False)
+        if str(OmegaConf.to_container(cfg.model, resolve=False)["path"]).startswith("${hydra"):
+            cfg.model.path = str(run_dir / "base_model")
+        if "synthetic" in cfg.data:
+            cfg.data.train_file = str(run_dir / "data" / "train.jsonl")
+        OmegaConf.set_struct(cfg, True)
+    return cfg
+
+
+@pytest.fixture(scope="session")
+def synthetic_file(tmp_path_factory) -> Path:
+    from mixed_r1.data.synthetic import SyntheticSpec, generate
+
+    return generate(tmp_path_factory.mktemp("syn"), SyntheticSpec(num_samples=60, image_size=56, seed=3))
+
+
+@pytest.fixture(scope="session")
+def samples(synthetic_file):
+    from mixed_r1.data import load_samples
+
+    return load_samples(synthetic_file)
+
+
+@pytest.fixture(scope="session")
+def tiny_cfg(tmp_path_factory) -> DictConfig:
+    return compose_train(run_dir=tmp_path_factory.mktemp("tiny"))
+
+
+@pytest.fixture(scope="session")
+def adapter(tiny_cfg):
+    from mixed_r1.data.synthetic import corpus
+    from mixed_r1.models import build_adapter
+
+    return build_adapter(tiny_cfg.model, tiny_cfg.prompt, torch.device("cpu"), tiny_corpus=corpus, seed=0)

@@ -1,0 +1,75 @@
+"""Advantages and the GRPO loss against hand-computed values."""
+import math
+
+import pytest
+import torch
+
+from mixed_r1.grpo import advantages, grpo_loss
+
+
+def test_advantages_by_hand():
+    # group [1, 3]: mean 2, sample std sqrt(2); group [2, 8, 5]: mean 5, sample std 3
+    adv = advantages(torch.tensor([1.0, 3.0]), group_size=2, eps=0.0)
+    assert adv.tolist() == pytest.approx([-1 / math.sqrt(2.0), 1 / math.sqrt(2.0)])
+    adv = advantages(torch.tensor([2.0, 8.0, 5.0]), group_size=3, eps=1.0)
+    assert adv.tolist() == pytest.approx([-3 / 4, 3 / 4, 0.0])
+
+
+def test_zero_variance_group_gets_zero_advantage():
+    adv = advantages(torch.tensor([0.7] * 4 + [0.0, 1.0, 0.0, 1.0]), group_size=4)
+    assert adv[:4].tolist() == [0.0] * 4
+    s = torch.tensor([0.0, 1.0, 0.0, 1.0]).std().item()  # unbiased
+    assert adv[4:].tolist() == pytest.approx([-0.5 / (s + 1e-4), 0.5 / (s + 1e-4)] * 2, rel=1e-6)
+
+
+def test_advantages_reject_ragged_groups():
+    with pytest.raises(ValueError, match="group_size"):
+        advantages(torch.zeros(5), group_size=2)
+
+
+def _loss(lp, old, ref, adv, mask, **kw):
+    return grpo_loss(torch.tensor(lp), torch.tensor(old), torch.tensor(ref), torch.tensor(adv), torch.tensor(mask), **kw)
+
+
+def test_ratio_one_and_equal_reference_gives_minus_advantage():
+    loss, m = _loss([[-1.0, -2.0]], [[-1.0, -2.0]], [[-1.0, -2.0]], [0.5], [[1.0, 1.0]])
+    assert loss.item() == pytest.approx(-0.5) and m["kl"] == pytest.approx(0.0) and m["clip_fraction"] == 0.0
+
+
+def test_positive_advantage_clips_above():
+    # ratio = e ≈ 2.718 > 1.2 → surrogate uses 1.2 · A = 1.2; loss = −1.2 (no KL: beta=0)
+    loss, m = _loss([[0.0]], [[-1.0]], [[0.0]], [1.0], [[1.0]], beta=0.0)
+    assert loss.item() == pytest.approx(-1.2) and m["clip_fraction"] == 1.0
+    # ratio = e^-1 ≈ 0.368 with A > 0: min(0.368, 0.8) = 0.368 — not clipped
+    loss, m = _loss([[-1.0]], [[0.0]], [[-1.0]], [1.0], [[1.0]], beta=0.0)
+    assert loss.item() == pytest.approx(-math.exp(-1)) and m["clip_fraction"] == 0.0
+
+
+def test_negative_advantage_clips_below():
+    # ratio = e^-1 with A = -1: min(-0.368, -0.8) = -0.8 → loss 0.8, clipped
+    loss, m = _loss([[-1.0]], [[0.0]], [[-1.0]], [-1.0], [[1.0]], beta=0.0)
+    assert loss.item() == pytest.approx(0.8) and m["clip_fraction"] == 1.0
+    # ratio = e with A = -1: min(-e, -1.2) = -e → loss e, not clipped (pessimistic bound)
+    loss, m = _loss([[0.0]], [[-1.0]], [[0.0]], [-1.0], [[1.0]], beta=0.0)
+    assert loss.item() == pytest.approx(math.e) and m["clip_fraction"] == 0.0
+
+
+def test_k3_kl_value_and_sequence_mean_aggregation():
+    # seq 0: two tokens, ref − lp = 1 and 0 → k3 = e − 2 and 0; seq 1: one token (second masked), k3 = e^-1
+    lp = [[-2.0, -1.0], [0.0, 5.0]]
+    ref = [[-1.0, -1.0], [-1.0, 9.0]]
+    beta = 0.5
+    loss, m = _loss(lp, lp, ref, [0.0, 0.0], [[1.0, 1.0], [1.0, 0.0]], beta=beta)
+    k3 = lambda d: math.exp(d) - d - 1  # noqa: E731
+    seq0 = (k3(1.0) + k3(0.0)) / 2
+    seq1 = k3(-1.0)
+    assert m["kl"] == pytest.approx((seq0 + seq1) / 2)
+    assert loss.item() == pytest.approx(beta * (seq0 + seq1) / 2)
+
+
+def test_loss_gradient_pushes_up_positive_advantage_tokens():
+    lp = torch.tensor([[-1.0, -1.0]], requires_grad=True)
+    loss, _ = grpo_loss(lp, lp.detach(), lp.detach(), torch.tensor([2.0]), torch.ones(1, 2))
+    loss.backward()
+    assert (lp.grad < 0).all()  # minimising the loss raises log-probs of positively rewarded tokens
+    assert lp.grad[0].tolist() == pytest.approx([-1.0, -1.0])  # d/dlp of −ratio·A/2 at ratio 1

@@ -1,0 +1,85 @@
+"""The tiny Qwen2.5-VL and its adapter: save/load round trip, prompts, generation, log-probs, frames."""
+import pytest
+import torch
+from transformers import AutoModelForImageTextToText, AutoTokenizer
+
+from mixed_r1.models import Completions
+
+
+def test_tiny_model_round_trips_through_from_pretrained(adapter, tmp_path, samples):
+    model = adapter.load_model()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.01 * torch.randn_like(p))  # make it differ from the freshly built weights
+    adapter.save(model, str(tmp_path / "ckpt"))
+    loaded = AutoModelForImageTextToText.from_pretrained(tmp_path / "ckpt")
+    assert type(loaded).__name__ == "Qwen2_5_VLForConditionalGeneration"
+    for (name, a), (_, b) in zip(model.state_dict().items(), loaded.state_dict().items()):
+        assert torch.equal(a, b), name
+    tok = AutoTokenizer.from_pretrained(tmp_path / "ckpt")
+    assert tok.convert_tokens_to_ids("<|image_pad|>") == adapter.image_token_id
+    batch = adapter.prompt_batch(samples[:2])
+    comp = adapter.encode_targets(["<think>a</think><answer>yes</answer>"] * 2)
+    assert torch.allclose(adapter.completion_logprobs(model, batch, comp),
+                          adapter.completion_logprobs(loaded, batch, comp), atol=1e-6)
+
+
+def test_prompt_has_chat_frame_image_tokens_and_instruction(adapter, samples):
+    batch = adapter.prompt_batch(samples[:3])
+    text = adapter.tokenizer.decode(batch.input_ids[0][batch.attention_mask[0].bool()])
+    assert text.startswith("<|im_start|>system\n") and text.endswith("<|im_start|>assistant\n")
+    assert samples[0].problem in text and "<think> </think>" in text
+    n_image = (batch.input_ids == adapter.image_token_id).sum(dim=1)
+    assert (n_image == batch.vision["image_grid_thw"].prod(-1) // 4).all()
+    assert (batch.attention_mask[:, -1] == 1).all()  # left padding
+
+
+def test_padded_batch_logprobs_equal_each_sequence_alone(adapter, samples):
+    torch.manual_seed(0)
+    model = adapter.load_model(trainable=False)
+    chosen = [s for s in samples if s.type == "open_ended"][:1] + [s for s in samples if s.type == "multiple_choice"][:1]
+    batch = adapter.prompt_batch(chosen)
+    assert (batch.attention_mask == 0).any(), "the test needs prompts of different lengths"
+    comps = adapter.generate(model, batch, num_samples=2, temperature=1.0, max_new_tokens=12)
+    assert comps.ids.shape[0] == 4
+    together = adapter.completion_logprobs(model, adapter.repeat(batch, 2), comps)
+    for row in range(4):
+        alone = adapter.completion_logprobs(model, adapter.prompt_batch([chosen[row // 2]]),
+                                            Completions(comps.ids[row:row + 1], comps.mask[row:row + 1]))
+        diff = ((alone - together[row:row + 1]).abs() * comps.mask[row:row + 1]).max()
+        assert diff < 1e-5, (row, diff)
+
+
+def test_generation_never_samples_vision_tokens_and_mask_stops(adapter, samples):
+    torch.manual_seed(1)
+    model = adapter.load_model(trainable=False)
+    comps = adapter.generate(model, adapter.prompt_batch(samples[:2]), 4, 1.0, 30)
+    assert not torch.isin(comps.ids, torch.tensor(adapter.suppressed_ids)).any()
+    ids = torch.tensor([[5, adapter.stop_token_id, 7, 8], [5, 6, 7, 8]])
+    assert adapter.stop_mask(ids).tolist() == [[1, 1, 0, 0], [1, 1, 1, 1]]
+
+
+def test_select_slices_rows_with_their_images(adapter, samples):
+    batch = adapter.repeat(adapter.prompt_batch(samples[:3]), 2)
+    part = adapter.select(batch, slice(2, 5))
+    assert torch.equal(part.input_ids, batch.input_ids[2:5])
+    per_image = batch.vision["image_grid_thw"].prod(-1).tolist()
+    start = sum(per_image[:2])
+    assert torch.equal(part.vision["pixel_values"], batch.vision["pixel_values"][start:start + sum(per_image[2:5])])
+
+
+def test_box_frame_follows_the_processor_resize(adapter):
+    # 56x56 stays 56x56 (within min/max pixels, multiple of 28): identity
+    assert adapter.box_to_model_frame([1, 2, 30, 40], (56, 56)) == [1, 2, 30, 40]
+    # 200x100 rounds to 196x112 = 21952 px > max_pixels=12544: scaled by sqrt(20000/12544) and floored to
+    # multiples of 28 → 140x56
+    assert adapter.resized((200, 100)) == (140, 56)
+    assert adapter.box_to_model_frame([100, 50, 200, 100], (200, 100)) == pytest.approx([70.0, 28.0, 140.0, 56.0])
+    assert adapter.box_to_text([100, 50, 200, 100], (200, 100)) == "[70, 28, 140, 56]"
+
+
+def test_embeddings_are_the_policy_input_embedding_rows(adapter):
+    model = adapter.load_model(trainable=False)
+    (emb,) = adapter.embed_texts(model, ["a red circle"])
+    ids = adapter.tokenizer("a red circle", add_special_tokens=False)["input_ids"]
+    assert torch.equal(emb, model.get_input_embeddings().weight[ids])

@@ -1,0 +1,63 @@
+"""train.py through Hydra: a short run with overrides, the resolved config, clear config errors."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import yaml
+from transformers import AutoModelForImageTextToText
+
+from tests.conftest import ROOT, compose_train
+
+ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "WANDB_MODE": "disabled", "PYTHONPATH": str(ROOT)}
+
+
+def _train(*args, timeout=600):
+    return subprocess.run([sys.executable, str(ROOT / "train.py"), *args], cwd=ROOT, env=ENV,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.mark.slow
+def test_short_run_writes_config_metrics_and_loadable_checkpoint(tmp_path):
+    run_dir = tmp_path / "run"
+    proc = _train(f"hydra.run.dir={run_dir}", "seed=5", "warmup.steps=3", "warmup.batch_size=4", "trainer.max_steps=3",
+                  "trainer.prompts_per_step=2", "algo.group_size=4", "algo.max_new_tokens=12",
+                  "data.synthetic.num_samples=20")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    resolved = yaml.safe_load((run_dir / ".hydra" / "config.yaml").read_text())
+    assert resolved["seed"] == 5 and resolved["algo"]["group_size"] == 4
+    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [r["phase"] for r in records] == ["sft"] * 3 + ["grpo"] * 3
+    assert [r["step"] for r in records] == list(range(1, 7))
+    grpo = records[-1]
+    for key in ("reward/mean", "reward/format", "kl", "loss", "completion_length", "step_seconds"):
+        assert key in grpo
+    assert any(key.startswith("reward/") and key.split("/")[1] in
+               ("yes_no", "multiple_choice", "chart", "grounding", "open_ended") for key in grpo)
+    assert "GRPO mean reward: first" in proc.stderr + proc.stdout
+    model = AutoModelForImageTextToText.from_pretrained(run_dir / "checkpoint")
+    assert model.config.model_type == "qwen2_5_vl"
+
+
+def test_cfg_job_prints_resolved_config():
+    proc = _train("--cfg", "job", "seed=11", timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    cfg = yaml.safe_load(proc.stdout)
+    assert cfg["seed"] == 11 and cfg["algo"]["group_size"] == 8 and cfg["model"]["adapter"] == "qwen2_5_vl"
+
+
+def test_unknown_key_fails_with_hydra_error_not_a_training_trace():
+    proc = _train("trainer.lr_typo=1", timeout=120)
+    assert proc.returncode != 0
+    assert "lr_typo" in proc.stderr and "not in struct" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("model", ["qwen3b", "qwen7b"])
+def test_real_model_configs_keep_the_paper_defaults(model):
+    cfg = compose_train([f"model={model}", "data=jsonl", "data.train_file=/data/mixed45k.jsonl"])
+    assert cfg.trainer.prompts_per_step == 64 and cfg.trainer.lr == 3e-6
+    assert cfg.algo.group_size == 8 and cfg.algo.temperature == 1.0 and cfg.algo.beta == 0.04
+    assert cfg.reward.chart.tolerance == 1e-2 and cfg.warmup.steps == 0
+    assert cfg.model.path == f"Qwen/Qwen2.5-VL-{model[4:].upper()}-Instruct" and cfg.model.dtype == "bfloat16"
