@@ -4,6 +4,7 @@
     python train.py model=qwen7b data=jsonl data.train_file=/data/mixed45k.jsonl
 """
 import os
+import sys
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
@@ -14,9 +15,13 @@ from omegaconf import DictConfig  # noqa: E402
 
 @hydra.main(config_path="conf", config_name="train", version_base="1.3")
 def main(cfg: DictConfig) -> float:
-    from mixed_r1.recipe import run  # imported late: `--cfg job` and `--help` stay instant
+    from mixed_r1.errors import UserError  # imported late: `--cfg job` and `--help` stay instant
+    from mixed_r1.recipe import run
 
-    summary = run(cfg, HydraConfig.get().runtime.output_dir)
+    try:
+        summary = run(cfg, HydraConfig.get().runtime.output_dir)
+    except UserError as err:  # bad data or config: the message says what to fix; a trace would only hide it
+        sys.exit(f"error: {err}")
     return summary["reward_last"]
 
 

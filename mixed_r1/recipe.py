@@ -55,7 +55,8 @@ def run(cfg: Any, run_dir: str | Path) -> dict[str, float]:
     """Train as configured; writes ``metrics.jsonl`` and ``checkpoint/`` into ``run_dir``."""
     run_dir = Path(run_dir)
     seed_everything(cfg.seed)
-    torch.set_num_threads(cfg.num_threads) if cfg.num_threads else None
+    if cfg.num_threads:
+        torch.set_num_threads(cfg.num_threads)
     device = resolve_device(cfg.device)
 
     samples = load_train_samples(cfg.data)

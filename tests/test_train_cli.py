@@ -61,3 +61,29 @@ def test_real_model_configs_keep_the_paper_defaults(model):
     assert cfg.algo.group_size == 8 and cfg.algo.temperature == 1.0 and cfg.algo.beta == 0.04
     assert cfg.reward.chart.tolerance == 1e-2 and cfg.warmup.steps == 0
     assert cfg.model.path == f"Qwen/Qwen2.5-VL-{model[4:].upper()}-Instruct" and cfg.model.dtype == "bfloat16"
+
+
+@pytest.mark.slow
+def test_same_seed_reproduces_the_run_and_another_seed_does_not(tmp_path):
+    short = ["warmup.steps=2", "warmup.batch_size=4", "trainer.max_steps=2", "trainer.prompts_per_step=2",
+             "algo.group_size=4", "algo.max_new_tokens=10", "data.synthetic.num_samples=20"]
+
+    def metrics(name, seed):
+        proc = _train(f"hydra.run.dir={tmp_path / name}", f"seed={seed}", *short)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        lines = (tmp_path / name / "metrics.jsonl").read_text().splitlines()
+        return [{k: v for k, v in json.loads(line).items() if k != "step_seconds"} for line in lines]
+
+    first = metrics("a", 4)
+    assert metrics("b", 4) == first
+    assert metrics("c", 9) != first
+
+
+def test_bad_data_file_is_a_clear_error_without_a_trace(tmp_path):
+    bad = tmp_path / "train.jsonl"
+    bad.write_text('{"id": "q1", "image": "a.png", "problem": "p", "answer": "", "type": "chart", '
+                   '"image_size": [8, 8]}\n')
+    proc = _train(f"hydra.run.dir={tmp_path / 'run'}", "data=jsonl", f"data.train_file={bad}", timeout=300)
+    assert proc.returncode != 0
+    assert f"{bad}:1 (id q1): field 'answer' is empty" in proc.stderr
+    assert "Traceback" not in proc.stderr

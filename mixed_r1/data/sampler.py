@@ -4,6 +4,8 @@ from __future__ import annotations
 import random
 from typing import Iterator
 
+from mixed_r1.errors import ConfigError
+
 
 class PromptSampler:
     """Yields lists of sample indices, ``batch_size`` at a time, forever.
@@ -14,7 +16,8 @@ class PromptSampler:
 
     def __init__(self, num_samples: int, batch_size: int, seed: int) -> None:
         if batch_size > num_samples:
-            raise ValueError(f"batch of {batch_size} prompts is larger than the dataset ({num_samples} samples)")
+            raise ConfigError(f"a batch of {batch_size} prompts is larger than the dataset ({num_samples} samples): "
+                              "lower the batch size or add data")
         self.num_samples, self.batch_size, self.seed = num_samples, batch_size, seed
         self.epoch, self.cursor = 0, 0
         self._order = self._permutation()

@@ -26,11 +26,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
+from mixed_r1.errors import DataError
+
 SAMPLE_TYPES: tuple[str, ...] = ("yes_no", "multiple_choice", "chart", "grounding", "open_ended")
-
-
-class DataError(ValueError):
-    """A sample that violates the schema; the message names the file, line and id."""
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from typing import Any, Callable, Mapping
 from PIL import Image, ImageDraw
 
 from mixed_r1.data.schema import SAMPLE_TYPES, Sample, write_samples
+from mixed_r1.errors import ConfigError
 
 COLOURS: dict[str, tuple[int, int, int]] = {"red": (220, 30, 30), "green": (30, 170, 30), "blue": (30, 60, 220)}
 SHAPES: tuple[str, ...] = ("circle", "square", "triangle")
@@ -221,7 +222,8 @@ def warmup_target(
     ``box_to_text`` is the model adapter's writer of a box in its own output frame.
     """
     if "scene" not in sample.meta:
-        raise ValueError(f"sample {sample.id}: warm-up targets need a synthetic sample (meta.scene missing)")
+        raise ConfigError(f"sample {sample.id}: the supervised warm-up writes targets for synthetic samples only "
+                          "(meta.scene missing); use data=synthetic or set warmup.steps=0")
     scene, question = sample.meta["scene"], sample.meta["question"]
     if rng.random() < noise.fake_scene_prob:
         make = random_chart_scene if scene["kind"] == "chart" else random_shape_scene
