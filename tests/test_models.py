@@ -83,3 +83,37 @@ def test_embeddings_are_the_policy_input_embedding_rows(adapter):
     (emb,) = adapter.embed_texts(model, ["a red circle"])
     ids = adapter.tokenizer("a red circle", add_special_tokens=False)["input_ids"]
     assert torch.equal(emb, model.get_input_embeddings().weight[ids])
+
+
+def test_forward_logprobs_match_the_sampling_distribution_of_generate(adapter, samples):
+    """The re-forward (3-D rotary positions over prompt + completion, left padding) must score each
+    sampled token exactly as generate's own logits did."""
+    from transformers import GenerationConfig
+
+    torch.manual_seed(2)
+    model = adapter.load_model(trainable=False)
+    batch = adapter.prompt_batch([s for s in samples if s.type == "open_ended"][:1] +
+                                 [s for s in samples if s.type == "multiple_choice"][:1])
+    config = GenerationConfig(do_sample=True, temperature=1.0, top_k=0, top_p=1.0, max_new_tokens=10,
+                              eos_token_id=adapter.stop_token_id, pad_token_id=adapter.pad_token_id,
+                              suppress_tokens=adapter.suppressed_ids, output_logits=True,
+                              return_dict_in_generate=True)
+    with torch.no_grad():
+        out = model.generate(input_ids=batch.input_ids, attention_mask=batch.attention_mask, **batch.vision,
+                             generation_config=config)
+    ids = out.sequences[:, batch.input_ids.shape[1]:]
+    comps = Completions(ids, adapter.stop_mask(ids))
+    raw = torch.stack(out.logits, dim=1).float()  # [B, Tc, V] before logits processors
+    expected = torch.log_softmax(raw, -1).gather(-1, ids.unsqueeze(-1)).squeeze(-1)
+    got = adapter.completion_logprobs(model, batch, comps)
+    assert ((got - expected).abs() * comps.mask).max() < 1e-4
+
+
+def test_saved_chat_template_formats_prompts_like_the_adapter(adapter, samples):
+    from mixed_r1.models import question_text
+
+    sample = samples[0]
+    messages = [{"role": "user", "content": [{"type": "image"},
+                                             {"type": "text", "text": question_text(sample, adapter.prompt)}]}]
+    rendered = adapter.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    assert rendered == adapter.chat_text(sample, num_image_tokens=1)

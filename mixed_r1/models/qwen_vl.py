@@ -130,7 +130,6 @@ class QwenVLAdapter(ModelAdapter):
 
     def completion_logprobs(self, model: torch.nn.Module, batch: PromptBatch, completions: Completions,
                             temperature: float = 1.0) -> torch.Tensor:
-        prompt_len = batch.input_ids.shape[1]
         n_completion = completions.ids.shape[1]
         input_ids = torch.cat([batch.input_ids, completions.ids], dim=1)
         attention_mask = torch.cat([batch.attention_mask, completions.mask.to(batch.attention_mask.dtype)], dim=1)
@@ -139,9 +138,11 @@ class QwenVLAdapter(ModelAdapter):
         out = model(input_ids=input_ids, attention_mask=attention_mask,
                     pixel_values=batch.vision["pixel_values"], image_grid_thw=batch.vision["image_grid_thw"],
                     mm_token_type_ids=mm_token_type_ids, logits_to_keep=n_completion + 1, use_cache=False)
-        logits = out.logits[:, :-1].float() / temperature  # [B, Tc, V]: position t predicts completion token t
-        assert input_ids.shape[1] == prompt_len + n_completion
-        return torch.log_softmax(logits, dim=-1).gather(-1, completions.ids.unsqueeze(-1)).squeeze(-1)
+        # logits of the last Tc+1 positions; dropping the final one, position t predicts completion token t
+        logits = out.logits[:, :-1].float() / temperature  # [B, Tc, V]
+        # log-softmax at the taken token only: no second [B, Tc, V] tensor
+        taken = logits.gather(-1, completions.ids.unsqueeze(-1)).squeeze(-1)  # [B, Tc]
+        return taken - torch.logsumexp(logits, dim=-1)
 
     def encode_targets(self, texts: Sequence[str]) -> Completions:
         rows = [self.tokenizer(t, add_special_tokens=False)["input_ids"] + [self.stop_token_id] for t in texts]

@@ -19,6 +19,21 @@ QWEN_SPECIAL_TOKENS = (
     "<|vision_start|>", "<|vision_end|>", "<|image_pad|>", "<|video_pad|>",
 )
 
+# Qwen2.5-VL's chat template (images only), saved with the tiny tokenizer so that external tools
+# (lmms-eval, vLLM) format prompts for a tiny checkpoint exactly as for a real one.
+QWEN_CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "{% if loop.first and message['role'] != 'system' %}<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n{% endif %}"
+    "<|im_start|>{{ message['role'] }}\n"
+    "{% if message['content'] is string %}{{ message['content'] }}"
+    "{% else %}{% for part in message['content'] %}"
+    "{% if part['type'] == 'image' %}<|vision_start|><|image_pad|><|vision_end|>"
+    "{% elif part['type'] == 'text' %}{{ part['text'] }}{% endif %}"
+    "{% endfor %}{% endif %}<|im_end|>\n"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
 
 def train_bpe_tokenizer(corpus: Sequence[str], vocab_size: int, special_tokens: Sequence[str],
                         eos_token: str, pad_token: str) -> PreTrainedTokenizerFast:
@@ -41,6 +56,7 @@ def build_tiny_qwen2_5_vl(out_dir: str | Path, corpus: Sequence[str], spec: Mapp
     out_dir = Path(out_dir)
     tokenizer = train_bpe_tokenizer(corpus, spec["vocab_size"], QWEN_SPECIAL_TOKENS,
                                     eos_token="<|im_end|>", pad_token="<|endoftext|>")
+    tokenizer.chat_template = QWEN_CHAT_TEMPLATE
     ids = {tok: tokenizer.convert_tokens_to_ids(tok) for tok in QWEN_SPECIAL_TOKENS}
     special = dict(bos_token_id=ids["<|endoftext|>"], eos_token_id=ids["<|im_end|>"], pad_token_id=ids["<|endoftext|>"])
     head_dim = spec["hidden_size"] // spec["num_attention_heads"]
