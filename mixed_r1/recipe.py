@@ -19,14 +19,24 @@ from mixed_r1.grpo.step import collect_rollout, grpo_update, rollout_metrics
 from mixed_r1.metrics import MetricsLogger, reward_trend
 from mixed_r1.models import ModelAdapter, build_adapter
 from mixed_r1.rewards.mixed import MixedReward
+from mixed_r1.rewards.open_ended import build_open_ended
 from mixed_r1.sft import sft_step
 
 log = logging.getLogger("mixed_r1")
 
 
+def tiny_corpus(cfg: Any) -> list[str]:
+    """Texts the tiny models' tokenizers are trained on (the synthetic vocabulary)."""
+    return corpus(cfg.data.get("synthetic", {}).get("image_size", 56))
+
+
 def build_reward(cfg: Any, adapter: ModelAdapter, policy: torch.nn.Module) -> MixedReward:
+    # BMAS reads the policy's *current* input-embedding table at each call
+    open_ended = build_open_ended(cfg.reward, table=lambda: adapter.input_embeddings(policy),
+                                  tokenize=adapter.token_ids, device=str(adapter.device),
+                                  tiny_corpus=lambda: tiny_corpus(cfg), seed=cfg.seed)
     return MixedReward(
-        embed=lambda texts: adapter.embed_texts(policy, texts),
+        open_ended=open_ended,
         box_to_model_frame=adapter.box_to_model_frame,
         format_weight=cfg.reward.format_weight,
         chart_tolerance=cfg.reward.chart.tolerance,
@@ -60,9 +70,7 @@ def run(cfg: Any, run_dir: str | Path) -> dict[str, float]:
     device = resolve_device(cfg.device)
 
     samples = load_train_samples(cfg.data)
-    adapter = build_adapter(cfg.model, cfg.prompt, device,
-                            tiny_corpus=lambda: corpus(cfg.data.get("synthetic", {}).get("image_size", 56)),
-                            seed=cfg.seed)
+    adapter = build_adapter(cfg.model, cfg.prompt, device, tiny_corpus=lambda: tiny_corpus(cfg), seed=cfg.seed)
     policy = adapter.load_model()
     logger = MetricsLogger(run_dir)
     step = run_warmup(cfg, policy, adapter, samples, logger) if cfg.warmup.steps > 0 else 0

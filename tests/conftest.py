@@ -23,12 +23,9 @@ def compose_train(overrides: list[str] | None = None, run_dir: Path | None = Non
     """The config `train.py` would see, with ``${hydra:...}`` paths replaced by ``run_dir``."""
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         cfg = compose(config_name="train", overrides=overrides or [])
-    if run_dir is not None:
-        OmegaConf.set_struct(cfg, False)
-        if str(OmegaConf.to_container(cfg.model, resolve=False)["path"]).startswith("${hydra"):
-            cfg.model.path = str(run_dir / "base_model")
-        if "synthetic" in cfg.data:
-            cfg.data.train_file = str(run_dir / "data" / "train.jsonl")
+    if run_dir is not None:  # outside a Hydra run, point run-folder paths at run_dir
+        text = OmegaConf.to_yaml(cfg).replace("${hydra:runtime.output_dir}", str(run_dir))
+        cfg = OmegaConf.create(text)
         OmegaConf.set_struct(cfg, True)
     return cfg
 

@@ -80,9 +80,10 @@ def test_box_frame_follows_the_processor_resize(adapter):
 
 def test_embeddings_are_the_policy_input_embedding_rows(adapter):
     model = adapter.load_model(trainable=False)
-    (emb,) = adapter.embed_texts(model, ["a red circle"])
-    ids = adapter.tokenizer("a red circle", add_special_tokens=False)["input_ids"]
-    assert torch.equal(emb, model.get_input_embeddings().weight[ids])
+    ids = adapter.token_ids(["a red circle", "yes"])
+    assert ids[0] == adapter.tokenizer("a red circle", add_special_tokens=False)["input_ids"]
+    assert adapter.image_token_id not in ids[0] and len(ids[1]) >= 1
+    assert torch.equal(adapter.input_embeddings(model), model.get_input_embeddings().weight)
 
 
 def test_forward_logprobs_match_the_sampling_distribution_of_generate(adapter, samples):

@@ -29,6 +29,12 @@ def test_extract_answer_takes_the_last():
 @pytest.mark.parametrize("reply,answer,options,expected", [
     ("Yes.", "yes", None, 1.0),
     ("no", "yes", None, 0.0),
+    ("Yes, it is red.", "yes", None, 1.0),
+    ("yes or no", "yes", None, 0.0),
+    ("NO", "no", None, 1.0),
+    ("Answer: B", "B", ["red", "green", "blue"], 1.0),
+    ("b", "B", ["red", "green", "blue"], 1.0),
+    ("Option B", "B", ["red", "green", "blue"], 1.0),
     ("(B)", "B", ["red", "green", "blue"], 1.0),
     ("B.", "B", ["red", "green", "blue"], 1.0),
     ("B) green", "B", ["red", "green", "blue"], 1.0),
@@ -49,7 +55,9 @@ def test_matching_needs_an_answer_tag():
 @pytest.mark.parametrize("reply,answer,expected", [
     ("3", "3", 1.0), ("3.005", "3", 1.0), ("3.02", "3", 0.0), ("1,234", "1234", 1.0),
     ("12%", "12", 1.0), ("$5", "5", 1.0), ("4 kg", "4", 1.0), ("1e-3", "0.001", 1.0),
-    ("three", "3", 0.0), ("Paris", "paris", 1.0),
+    ("three", "3", 0.0), ("Paris", "paris", 1.0), ("-$5", "-5", 1.0), ("3 or 5", "3", 0.0),
+    ("The answer is 42.", "42", 1.0), ("$1,000,000", "1e6", 1.0), ("0.994", "1", 1.0), ("0.99", "1", 0.0),
+    ("", "3", 0.0),
 ])
 def test_chart_reward(reply, answer, expected):
     assert chart_reward(f"<answer>{reply}</answer>", answer) == expected
@@ -66,6 +74,10 @@ def test_iou_reward():
     assert iou_reward('<answer>{"bbox_2d": [0, 0, 10, 10]}</answer>', [0, 0, 10, 10]) == 1.0
     assert iou_reward("<answer>[10, 10, 0, 0]</answer>", [0, 0, 10, 10]) == 0.0  # degenerate
     assert iou_reward("<answer>none</answer>", [0, 0, 10, 10]) == 0.0
+    assert iou_reward("<answer><box>[[0, 0, 10, 10]]</box></answer>", [0, 0, 10, 10]) == 1.0  # InternVL
+    assert iou_reward("<answer>(0,0),(10,5)</answer>", [0, 0, 10, 10]) == pytest.approx(0.5)  # Qwen2-VL points
+    assert iou_reward("[0, 0, 10, 10]", [0, 0, 10, 10]) == 0.0  # no answer tag
+    assert iou_reward("<answer>[0, 0, 10, 10]</answer>", [20, 20, 30, 30]) == 0.0  # disjoint
 
 
 def test_bmas_by_hand():
@@ -83,10 +95,13 @@ def _sample(kind, answer, options=None):
 
 
 def test_mixed_dispatch_routes_every_type_and_adds_weighted_format():
-    table = {"red": torch.tensor([1.0, 0.0]), "circle": torch.tensor([0.0, 1.0])}
-    embed = lambda texts: [torch.stack([table[w] for w in t.split()]) for t in texts]  # noqa: E731
+    from mixed_r1.rewards.open_ended import BMASScorer
+
+    words = {"red": 0, "circle": 1}
+    table = torch.eye(2)
+    tokenize = lambda texts: [[words[w] for w in t.split()] for t in texts]  # noqa: E731
     halve = lambda box, size: [v / 2 for v in box]  # noqa: E731  (a model frame at half scale)
-    reward = MixedReward(embed=embed, box_to_model_frame=halve, format_weight=0.5)
+    reward = MixedReward(open_ended=BMASScorer(lambda: table, tokenize), box_to_model_frame=halve, format_weight=0.5)
     samples = [_sample("yes_no", "yes"), _sample("multiple_choice", "A", ["x", "y"]), _sample("chart", "7"),
                _sample("grounding", [0.0, 0.0, 20.0, 20.0]), _sample("open_ended", "red circle")]
     replies = ["yes", "A", "7.001", "[0, 0, 10, 10]", "red"]

@@ -85,8 +85,12 @@ class ModelAdapter(ABC):
         """Completion texts, cut at the stop token, special tokens kept (they are the policy's output)."""
 
     @abstractmethod
-    def embed_texts(self, model: torch.nn.Module, texts: Sequence[str]) -> list[torch.Tensor]:
-        """The policy's input embeddings ``[n_tokens, d]`` of each text (for BMAS)."""
+    def input_embeddings(self, model: torch.nn.Module) -> torch.Tensor:
+        """The policy's input-embedding table ``[V, d]`` (BMAS reads it; no gradient)."""
+
+    @abstractmethod
+    def token_ids(self, texts: Sequence[str]) -> list[list[int]]:
+        """Token ids of plain texts (responses and ground truths for BMAS), no special tokens added."""
 
     @abstractmethod
     def box_to_model_frame(self, box: Sequence[float], image_size: tuple[int, int]) -> list[float]:

@@ -162,12 +162,11 @@ class QwenVLAdapter(ModelAdapter):
         return texts
 
     # ------------------------------------------------------------------ reward helpers
-    def embed_texts(self, model: torch.nn.Module, texts: Sequence[str]) -> list[torch.Tensor]:
-        table = model.get_input_embeddings().weight  # [V, d]
-        with torch.no_grad():
-            return [table[torch.tensor(self.tokenizer(t, add_special_tokens=False)["input_ids"],
-                                       dtype=torch.long, device=table.device)].float().cpu()
-                    for t in texts]
+    def input_embeddings(self, model: torch.nn.Module) -> torch.Tensor:
+        return model.get_input_embeddings().weight.detach()
+
+    def token_ids(self, texts: Sequence[str]) -> list[list[int]]:
+        return self.tokenizer(list(texts), add_special_tokens=False)["input_ids"] if texts else []
 
     def resized(self, image_size: tuple[int, int]) -> tuple[int, int]:
         """(width, height) after the processor's smart resize."""

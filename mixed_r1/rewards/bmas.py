@@ -18,7 +18,7 @@ import torch.nn.functional as F
 REDUCTIONS = ("sum", "mean")
 
 
-def _combine(row_term: torch.Tensor, col_term: torch.Tensor, reduction: str) -> torch.Tensor:
+def combine_directions(row_term: torch.Tensor, col_term: torch.Tensor, reduction: str) -> torch.Tensor:
     if reduction == "sum":
         return row_term + col_term
     if reduction == "mean":
@@ -37,7 +37,7 @@ def bmas(response_emb: torch.Tensor, truth_emb: torch.Tensor, reduction: str = "
     if response_emb.numel() == 0 or truth_emb.numel() == 0:
         return 0.0
     sim = F.normalize(response_emb.float(), dim=-1) @ F.normalize(truth_emb.float(), dim=-1).T  # [n, m]
-    score = _combine(sim.max(dim=1).values.mean(), sim.max(dim=0).values.mean(), reduction)
+    score = combine_directions(sim.max(dim=1).values.mean(), sim.max(dim=0).values.mean(), reduction)
     return float(score) if torch.isfinite(score) else 0.0
 
 
@@ -70,6 +70,6 @@ def bmas_batch(table: torch.Tensor, response_ids: Sequence[Sequence[int]], truth
         row_term = torch.zeros(len(ids)).index_add_(0, owner, row_max[inverse]) / lengths  # mean over tokens
         col_max = sim.unsqueeze(0).masked_fill(~present.unsqueeze(-1), float("-inf")).max(dim=1).values  # [g, M]
         col_term = col_max.mean(dim=1)
-        group_scores = _combine(row_term, col_term, reduction)
+        group_scores = combine_directions(row_term, col_term, reduction)
         scores[torch.tensor(members)] = torch.where(torch.isfinite(group_scores), group_scores, 0.0)
     return scores

@@ -5,22 +5,30 @@ import math
 import re
 
 from mixed_r1.rewards.extract import extract_answer
-from mixed_r1.rewards.matching import normalise
+from mixed_r1.rewards.matching import normalise, strip_answer_prefix
 
-_NUMBER = re.compile(r"^[\s$€£¥]*([-+]?(?:\d{1,3}(?:,\d{3})+|\d+)?(?:\.\d+)?(?:[eE][-+]?\d+)?)\s*(%?)")
+# sign, optional currency, digits with optional thousands separators, decimals, exponent, percent
+_NUMBER = re.compile(
+    r"^(?P<sign>[-+−]?)\s*[$€£¥]?\s*"
+    r"(?P<num>(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|\.\d+)(?P<exp>[eE][-+]?\d+)?\s*%?")
+_UNIT_TAIL = re.compile(r"^[^\d]*$")  # what may follow a number: a unit or words, but no second number
+_MAX_CHARS = 200
 
 
 def parse_number(text: str) -> float | None:
-    """A float from '1,234.5', '12%', '$3', '4 kg', '1e-3'; ``None`` when the text is not a number."""
-    if not isinstance(text, str) or len(text) > 200:
+    """A float from '1,234.5', '-$3', '12%', '4 kg', '1e-3', 'The answer is 7'; ``None`` when the text
+    is not one number (so '3 or 5' is not a number). A percent sign is dropped: '12%' reads 12."""
+    if not isinstance(text, str):
+        return None
+    text = strip_answer_prefix(text)
+    if len(text) > _MAX_CHARS:
         return None
     match = _NUMBER.match(text)
-    if match is None or not re.search(r"\d", match.group(1)):
+    if match is None or not _UNIT_TAIL.match(text[match.end():]):
         return None
-    try:
-        value = float(match.group(1).replace(",", ""))
-    except ValueError:
-        return None
+    value = float(match.group("num").replace(",", "") + (match.group("exp") or ""))
+    if match.group("sign") in ("-", "−"):
+        value = -value
     return value if math.isfinite(value) else None
 
 

@@ -12,10 +12,7 @@ _TAGS = ("<think>", "</think>", "<answer>", "</answer>")
 def format_reward(text: str) -> float:
     if not isinstance(text, str):
         return 0.0
-    match = _FORMAT.fullmatch(text)
-    if match is None:
-        return 0.0
-    # exactly one of each tag: no nested or repeated tags inside the blocks
+    # exactly one of each tag (checked first: it also keeps the regex linear on adversarial text)
     if any(text.count(tag) != 1 for tag in _TAGS):
         return 0.0
-    return 1.0
+    return 1.0 if _FORMAT.fullmatch(text) else 0.0

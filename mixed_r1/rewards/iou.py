@@ -8,12 +8,15 @@ from typing import Sequence
 from mixed_r1.rewards.extract import extract_answer
 
 _NUM = r"[-+]?\d+(?:\.\d+)?"
+# [x1, y1, x2, y2] — plain, inside JSON {"bbox_2d": [...]}, or InternVL's <box>[[...]]</box>
 _BOX = re.compile(rf"\[\s*({_NUM})\s*,\s*({_NUM})\s*,\s*({_NUM})\s*,\s*({_NUM})\s*\]")
+# (x1,y1),(x2,y2) — Qwen2-VL's <|box_start|> form
+_POINTS = re.compile(rf"\(\s*({_NUM})\s*,\s*({_NUM})\s*\)\s*,?\s*\(\s*({_NUM})\s*,\s*({_NUM})\s*\)")
 
 
 def parse_box(text: str) -> list[float] | None:
-    """The first ``[x1, y1, x2, y2]`` in ``text`` (also inside JSON or ``<box>[[…]]</box>``), or None."""
-    match = _BOX.search(text)
+    """The first box in ``text`` in any of the forms above, or None (also for non-finite numbers)."""
+    match = _BOX.search(text) or _POINTS.search(text)
     if match is None:
         return None
     box = [float(v) for v in match.groups()]
