@@ -87,3 +87,18 @@ def test_bad_data_file_is_a_clear_error_without_a_trace(tmp_path):
     assert proc.returncode != 0
     assert f"{bad}:1 (id q1): field 'answer' is empty" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("variant", ["bmas", "bipartite", "sbert", "modernbert", "llm_judge"])
+def test_every_open_ended_variant_runs_the_demo(tmp_path, variant):
+    run_dir = tmp_path / variant
+    proc = _train(f"hydra.run.dir={run_dir}", f"reward.open_ended={variant}", "warmup.steps=2",
+                  "warmup.batch_size=4", "trainer.max_steps=2", "trainer.prompts_per_step=5",
+                  "algo.group_size=2", "algo.max_new_tokens=8", "data.synthetic.num_samples=25",
+                  "data.synthetic.type_weights={yes_no: 0, multiple_choice: 0, chart: 0, grounding: 0, open_ended: 1}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert all("reward/open_ended" in r for r in records if r["phase"] == "grpo")
+    if variant in ("sbert", "modernbert", "llm_judge"):
+        assert (run_dir / "reward_models" / variant).exists()

@@ -45,31 +45,64 @@ def bmas_batch(table: torch.Tensor, response_ids: Sequence[Sequence[int]], truth
                reduction: str = "sum") -> torch.Tensor:
     """BMAS of every response ``i`` (token ids) against ``truth_ids[i]``, with embeddings from ``table [V, d]``.
 
-    Responses with the same truth (a GRPO group) share one similarity matmul over their distinct
-    tokens; the row term counts repeated tokens (a mean over the response's tokens), the column
-    term takes each truth token's max over the response's distinct tokens. Returns ``[B]``.
+    Responses with the same truth form a group (a GRPO group). A token's similarity row depends only
+    on its id, so each group needs only its *distinct* tokens against its truth tokens: all groups
+    go through one padded batched matmul ``[P, U, M]``; the row term then averages over each
+    response's tokens (repeats counted), the column term takes each truth token's max over the
+    response's tokens. Empty responses or truths score 0. Returns ``[B]`` (float32, CPU).
     """
     if len(response_ids) != len(truth_ids):
         raise ValueError(f"{len(response_ids)} responses but {len(truth_ids)} ground truths")
-    scores = torch.zeros(len(response_ids), dtype=torch.float32)
-    groups: dict[tuple[int, ...], list[int]] = {}
-    for i, (resp, truth) in enumerate(zip(response_ids, truth_ids)):
-        if len(resp) and len(truth):  # an empty side scores 0
-            groups.setdefault(tuple(truth), []).append(i)
-    for truth, members in groups.items():
-        ids = [torch.as_tensor(response_ids[i], dtype=torch.long) for i in members]
-        vocab, inverse = torch.unique(torch.cat(ids), return_inverse=True)  # distinct tokens of the group
-        rows = F.normalize(table[vocab.to(table.device)].float(), dim=-1)  # [U, d]
-        cols = F.normalize(table[torch.tensor(truth, device=table.device)].float(), dim=-1)  # [M, d]
-        sim = (rows @ cols.T).cpu()  # [U, M]: the group's one matmul
-        lengths = torch.tensor([len(x) for x in ids])
-        owner = torch.repeat_interleave(torch.arange(len(ids)), lengths)  # [sum n] completion of each token
-        present = torch.zeros(len(ids), len(vocab), dtype=torch.bool)  # [g, U] token u occurs in completion k
-        present[owner, inverse] = True
-        row_max = sim.max(dim=1).values  # [U]
-        row_term = torch.zeros(len(ids)).index_add_(0, owner, row_max[inverse]) / lengths  # mean over tokens
-        col_max = sim.unsqueeze(0).masked_fill(~present.unsqueeze(-1), float("-inf")).max(dim=1).values  # [g, M]
-        col_term = col_max.mean(dim=1)
-        group_scores = combine_directions(row_term, col_term, reduction)
-        scores[torch.tensor(members)] = torch.where(torch.isfinite(group_scores), group_scores, 0.0)
+    B = len(response_ids)
+    scores = torch.zeros(B, dtype=torch.float32)
+    group_of_truth: dict[tuple[int, ...], int] = {}
+    members = [i for i in range(B) if len(response_ids[i]) and len(truth_ids[i])]
+    if not members:
+        return scores
+    group = torch.tensor([group_of_truth.setdefault(tuple(truth_ids[i]), len(group_of_truth)) for i in members])
+    truths = list(group_of_truth)  # [P] distinct truths
+    P, V = len(truths), table.shape[0]
+    device = table.device
+
+    # flat token stream of the scored responses, with the (local) completion and group of each token
+    lengths = torch.tensor([len(response_ids[i]) for i in members])  # [b]
+    tokens = torch.tensor([t for i in members for t in response_ids[i]], dtype=torch.long)  # [T]
+    owner = torch.repeat_interleave(torch.arange(len(members)), lengths)  # [T]
+    tok_group = group[owner]  # [T]
+
+    # distinct (group, token) pairs, laid out per group and padded to U = the largest group's count
+    keys, inverse = torch.unique(tok_group * V + tokens, return_inverse=True)  # sorted by group first
+    key_group, key_token = keys // V, keys % V
+    first = torch.searchsorted(key_group, torch.arange(P))  # index of each group's first pair
+    rank = torch.arange(len(keys)) - first[key_group]  # position of a pair within its group
+    U = int(rank.max()) + 1
+    rows = torch.zeros(P, U, dtype=torch.long)
+    rows[key_group, rank] = key_token
+    row_valid = torch.zeros(P, U, dtype=torch.bool)
+    row_valid[key_group, rank] = True
+
+    M = max(len(t) for t in truths)
+    cols = torch.zeros(P, M, dtype=torch.long)
+    col_valid = torch.zeros(P, M, dtype=torch.bool)
+    for g, truth in enumerate(truths):
+        cols[g, : len(truth)] = torch.tensor(truth)
+        col_valid[g, : len(truth)] = True
+
+    r = F.normalize(table[rows.to(device)].float(), dim=-1)  # [P, U, d]
+    c = F.normalize(table[cols.to(device)].float(), dim=-1)  # [P, M, d]
+    sim = torch.bmm(r, c.transpose(1, 2)).cpu()  # [P, U, M]: the one matmul
+    sim = sim.masked_fill(~col_valid.unsqueeze(1), float("-inf"))
+
+    # row term: mean over a response's tokens of max_j S_ij
+    row_max = sim.max(dim=2).values  # [P, U]
+    tok_row_max = row_max[tok_group, rank[inverse]]  # [T]
+    row_term = torch.zeros(len(members)).index_add_(0, owner, tok_row_max) / lengths
+    # column term: mean over truth tokens of max_i S_ij, the max over the response's tokens
+    tok_sims = sim[tok_group, rank[inverse]]  # [T, M]
+    col_max = torch.full((len(members), M), float("-inf")).scatter_reduce_(
+        0, owner.unsqueeze(1).expand(-1, M), tok_sims, reduce="amax", include_self=True)  # [b, M]
+    valid = col_valid[group]  # [b, M]
+    col_term = col_max.masked_fill(~valid, 0.0).sum(dim=1) / valid.sum(dim=1)
+    combined = combine_directions(row_term, col_term, reduction)
+    scores[torch.tensor(members)] = torch.where(torch.isfinite(combined), combined, torch.zeros_like(combined))
     return scores
