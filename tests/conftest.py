@@ -49,9 +49,37 @@ def tiny_cfg(tmp_path_factory) -> DictConfig:
     return compose_train(run_dir=tmp_path_factory.mktemp("tiny"))
 
 
-@pytest.fixture(scope="session")
-def adapter(tiny_cfg):
+def _build_adapter(cfg: DictConfig):
     from mixed_r1.data.synthetic import corpus
     from mixed_r1.models import build_adapter
 
-    return build_adapter(tiny_cfg.model, tiny_cfg.prompt, torch.device("cpu"), tiny_corpus=corpus, seed=0)
+    return build_adapter(cfg.model, cfg.prompt, torch.device("cpu"), tiny_corpus=corpus, seed=0)
+
+
+@pytest.fixture(scope="session")
+def adapter(tiny_cfg):
+    """The tiny Qwen2.5-VL adapter (the demo's default model)."""
+    return _build_adapter(tiny_cfg)
+
+
+TINY_FAMILIES = ["tiny_qwen", "tiny_internvl"]
+
+
+@pytest.fixture(scope="session", params=TINY_FAMILIES)
+def family_adapter(request, tmp_path_factory):
+    """Each tiny model family in turn: the family-independent adapter contract runs over all of them."""
+    cfg = compose_train([f"model={request.param}"], run_dir=tmp_path_factory.mktemp(request.param))
+    return _build_adapter(cfg)
+
+
+@pytest.fixture(scope="session")
+def wide_sample(tmp_path_factory):
+    """A non-square image of odd size (several InternVL tiles, a non-trivial Qwen resize)."""
+    from PIL import Image
+
+    from mixed_r1.data import Sample
+
+    folder = tmp_path_factory.mktemp("wide")
+    Image.new("RGB", (151, 61), (30, 60, 220)).save(folder / "wide.png")
+    return Sample(id="wide", image=str(folder / "wide.png"), problem="Is the shape blue? Answer yes or no.",
+                  answer="yes", type="yes_no", source="test", image_size=(151, 61))

@@ -6,18 +6,19 @@ from transformers import AutoModelForImageTextToText, AutoTokenizer
 from mixed_r1.models import Completions
 
 
-def test_tiny_model_round_trips_through_from_pretrained(adapter, tmp_path, samples):
+def test_tiny_model_round_trips_through_from_pretrained(family_adapter, tmp_path, samples):
+    adapter = family_adapter
     model = adapter.load_model()
     with torch.no_grad():
         for p in model.parameters():
             p.add_(0.01 * torch.randn_like(p))  # make it differ from the freshly built weights
     adapter.save(model, str(tmp_path / "ckpt"))
     loaded = AutoModelForImageTextToText.from_pretrained(tmp_path / "ckpt")
-    assert type(loaded).__name__ == "Qwen2_5_VLForConditionalGeneration"
+    assert type(loaded).__name__ in ("Qwen2_5_VLForConditionalGeneration", "InternVLForConditionalGeneration")
     for (name, a), (_, b) in zip(model.state_dict().items(), loaded.state_dict().items()):
         assert torch.equal(a, b), name
     tok = AutoTokenizer.from_pretrained(tmp_path / "ckpt")
-    assert tok.convert_tokens_to_ids("<|image_pad|>") == adapter.image_token_id
+    assert tok.convert_tokens_to_ids(adapter.SUPPRESSED_TOKENS[0]) == adapter.suppressed_ids[0]
     batch = adapter.prompt_batch(samples[:2])
     comp = adapter.encode_targets(["<think>a</think><answer>yes</answer>"] * 2)
     assert torch.allclose(adapter.completion_logprobs(model, batch, comp),
@@ -30,19 +31,20 @@ def test_prompt_has_chat_frame_image_tokens_and_instruction(adapter, samples):
     assert text.startswith("<|im_start|>system\n") and text.endswith("<|im_start|>assistant\n")
     assert samples[0].problem in text and "<think> </think>" in text
     n_image = (batch.input_ids == adapter.image_token_id).sum(dim=1)
-    assert (n_image == batch.vision["image_grid_thw"].prod(-1) // 4).all()
+    assert (n_image == batch.row_inputs["image_grid_thw"].prod(-1) // 4).all()
     assert (batch.attention_mask[:, -1] == 1).all()  # left padding
 
 
-def test_padded_batch_logprobs_equal_each_sequence_alone(adapter, samples):
+def test_padded_batch_logprobs_equal_each_sequence_alone(family_adapter, samples, wide_sample):
+    adapter = family_adapter
     torch.manual_seed(0)
     model = adapter.load_model(trainable=False)
-    chosen = [s for s in samples if s.type == "open_ended"][:1] + [s for s in samples if s.type == "multiple_choice"][:1]
+    chosen = [s for s in samples if s.type == "open_ended"][:1] + [wide_sample]
     batch = adapter.prompt_batch(chosen)
     assert (batch.attention_mask == 0).any(), "the test needs prompts of different lengths"
     comps = adapter.generate(model, batch, num_samples=2, temperature=1.0, max_new_tokens=12)
     assert comps.ids.shape[0] == 4
-    together = adapter.completion_logprobs(model, adapter.repeat(batch, 2), comps)
+    together = adapter.completion_logprobs(model, batch.repeat(2), comps)
     for row in range(4):
         alone = adapter.completion_logprobs(model, adapter.prompt_batch([chosen[row // 2]]),
                                             Completions(comps.ids[row:row + 1], comps.mask[row:row + 1]))
@@ -50,7 +52,8 @@ def test_padded_batch_logprobs_equal_each_sequence_alone(adapter, samples):
         assert diff < 1e-5, (row, diff)
 
 
-def test_generation_never_samples_vision_tokens_and_mask_stops(adapter, samples):
+def test_generation_never_samples_vision_tokens_and_mask_stops(family_adapter, samples):
+    adapter = family_adapter
     torch.manual_seed(1)
     model = adapter.load_model(trainable=False)
     comps = adapter.generate(model, adapter.prompt_batch(samples[:2]), 4, 1.0, 30)
@@ -59,13 +62,17 @@ def test_generation_never_samples_vision_tokens_and_mask_stops(adapter, samples)
     assert adapter.stop_mask(ids).tolist() == [[1, 1, 0, 0], [1, 1, 1, 1]]
 
 
-def test_select_slices_rows_with_their_images(adapter, samples):
-    batch = adapter.repeat(adapter.prompt_batch(samples[:3]), 2)
-    part = adapter.select(batch, slice(2, 5))
+def test_select_slices_rows_with_their_images(family_adapter, samples, wide_sample):
+    adapter = family_adapter
+    batch = adapter.prompt_batch(samples[:2] + [wide_sample]).repeat(2)
+    part = batch.select(slice(2, 5))
     assert torch.equal(part.input_ids, batch.input_ids[2:5])
-    per_image = batch.vision["image_grid_thw"].prod(-1).tolist()
+    per_image = batch.patches_per_row
+    assert per_image[0] == per_image[1] and per_image[4] > per_image[0] and part.patches_per_row == per_image[2:5]
     start = sum(per_image[:2])
-    assert torch.equal(part.vision["pixel_values"], batch.vision["pixel_values"][start:start + sum(per_image[2:5])])
+    assert torch.equal(part.pixel_values, batch.pixel_values[start:start + sum(per_image[2:5])])
+    for key, value in batch.row_inputs.items():
+        assert torch.equal(part.row_inputs[key], value[2:5])
 
 
 def test_box_frame_follows_the_processor_resize(adapter):
@@ -78,30 +85,30 @@ def test_box_frame_follows_the_processor_resize(adapter):
     assert adapter.box_to_text([100, 50, 200, 100], (200, 100)) == "[70, 28, 140, 56]"
 
 
-def test_embeddings_are_the_policy_input_embedding_rows(adapter):
+def test_embeddings_are_the_policy_input_embedding_rows(family_adapter):
+    adapter = family_adapter
     model = adapter.load_model(trainable=False)
     ids = adapter.token_ids(["a red circle", "yes"])
     assert ids[0] == adapter.tokenizer("a red circle", add_special_tokens=False)["input_ids"]
-    assert adapter.image_token_id not in ids[0] and len(ids[1]) >= 1
+    assert not set(adapter.suppressed_ids) & set(ids[0]) and len(ids[1]) >= 1
     assert torch.equal(adapter.input_embeddings(model), model.get_input_embeddings().weight)
 
 
-def test_forward_logprobs_match_the_sampling_distribution_of_generate(adapter, samples):
+def test_forward_logprobs_match_the_sampling_distribution_of_generate(family_adapter, samples, wide_sample):
     """The re-forward (3-D rotary positions over prompt + completion, left padding) must score each
     sampled token exactly as generate's own logits did."""
+    adapter = family_adapter
     from transformers import GenerationConfig
 
     torch.manual_seed(2)
     model = adapter.load_model(trainable=False)
-    batch = adapter.prompt_batch([s for s in samples if s.type == "open_ended"][:1] +
-                                 [s for s in samples if s.type == "multiple_choice"][:1])
+    batch = adapter.prompt_batch([s for s in samples if s.type == "open_ended"][:1] + [wide_sample])
     config = GenerationConfig(do_sample=True, temperature=1.0, top_k=0, top_p=1.0, max_new_tokens=10,
                               eos_token_id=adapter.stop_token_id, pad_token_id=adapter.pad_token_id,
                               suppress_tokens=adapter.suppressed_ids, output_logits=True,
                               return_dict_in_generate=True)
     with torch.no_grad():
-        out = model.generate(input_ids=batch.input_ids, attention_mask=batch.attention_mask, **batch.vision,
-                             generation_config=config)
+        out = model.generate(**batch.model_inputs(), generation_config=config)
     ids = out.sequences[:, batch.input_ids.shape[1]:]
     comps = Completions(ids, adapter.stop_mask(ids))
     raw = torch.stack(out.logits, dim=1).float()  # [B, Tc, V] before logits processors
@@ -117,4 +124,22 @@ def test_saved_chat_template_formats_prompts_like_the_adapter(adapter, samples):
     messages = [{"role": "user", "content": [{"type": "image"},
                                              {"type": "text", "text": question_text(sample, adapter.prompt)}]}]
     rendered = adapter.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-    assert rendered == adapter.chat_text(sample, num_image_tokens=1)
+    assert rendered == adapter.chat_text(sample, "<|vision_start|><|image_pad|><|vision_end|>")
+
+
+def test_internvl_prompt_tiles_and_box_frame(tmp_path_factory, wide_sample):
+    from tests.conftest import _build_adapter, compose_train
+
+    adapter = _build_adapter(compose_train(["model=tiny_internvl"], run_dir=tmp_path_factory.mktemp("ivl")))
+    batch = adapter.prompt_batch([wide_sample])
+    tiles = batch.patches_per_row[0]
+    assert tiles > 1 and batch.pixel_values.shape[0] == tiles  # wide image: several tiles + thumbnail
+    context = (batch.input_ids == adapter.tokenizer.convert_tokens_to_ids("<IMG_CONTEXT>")).sum().item()
+    assert context == adapter.tokens_per_tile * tiles
+    # 0-1000 frame of the original image, both ways, on an odd size
+    box = [15.1, 6.1, 151.0, 61.0]
+    frame = adapter.box_to_model_frame(box, (151, 61))
+    assert frame == pytest.approx([100.0, 100.0, 1000.0, 1000.0])
+    assert adapter.box_to_text(box, (151, 61)) == "<box>[[100, 100, 1000, 1000]]</box>"
+    back = [frame[0] * 151 / 1000, frame[1] * 61 / 1000, frame[2] * 151 / 1000, frame[3] * 61 / 1000]
+    assert back == pytest.approx(box)

@@ -102,3 +102,16 @@ def test_every_open_ended_variant_runs_the_demo(tmp_path, variant):
     assert all("reward/open_ended" in r for r in records if r["phase"] == "grpo")
     if variant in ("sbert", "modernbert", "llm_judge"):
         assert (run_dir / "reward_models" / variant).exists()
+
+
+@pytest.mark.slow
+def test_grpo_through_train_py_with_tiny_internvl(tmp_path):
+    run_dir = tmp_path / "ivl"
+    proc = _train(f"hydra.run.dir={run_dir}", "model=tiny_internvl", "warmup.steps=2", "warmup.batch_size=4",
+                  "trainer.max_steps=2", "trainer.prompts_per_step=2", "algo.group_size=4",
+                  "algo.max_new_tokens=10", "data.synthetic.num_samples=20")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [r["phase"] for r in records] == ["sft", "sft", "grpo", "grpo"] and "reward/mean" in records[-1]
+    model = AutoModelForImageTextToText.from_pretrained(run_dir / "checkpoint")
+    assert model.config.model_type == "internvl"

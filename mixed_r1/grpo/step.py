@@ -34,7 +34,7 @@ def collect_rollout(policy: torch.nn.Module, adapter: ModelAdapter, reward_fn: M
     texts = adapter.decode(completions)
     rewards = reward_fn(repeated, texts)  # r_i = R_acc + w · R_format
     adv = advantages(rewards.total, G, algo.adv_eps)  # A_i = (r_i − mean) / (std + eps)
-    return Rollout(repeated, adapter.repeat(prompts, G), completions, texts, rewards, adv)
+    return Rollout(repeated, prompts.repeat(G), completions, texts, rewards, adv)
 
 
 def grpo_update(policy: torch.nn.Module, reference: torch.nn.Module, adapter: ModelAdapter,
@@ -46,7 +46,7 @@ def grpo_update(policy: torch.nn.Module, reference: torch.nn.Module, adapter: Mo
     sums: dict[str, float] = {}
     for start in range(0, total, micro_batch_size):
         rows = slice(start, min(start + micro_batch_size, total))
-        prompts = adapter.select(rollout.prompts, rows)
+        prompts = rollout.prompts.select(rows)
         completions = Completions(rollout.completions.ids[rows], rollout.completions.mask[rows])
         with torch.no_grad():
             ref_logprobs = adapter.completion_logprobs(reference, prompts, completions, algo.temperature)  # [b, Tc]

@@ -7,10 +7,11 @@ from typing import Any, Callable, Sequence
 import torch
 
 from mixed_r1.models.base import Completions, ModelAdapter, PromptBatch, question_text
+from mixed_r1.models.internvl import InternVLAdapter
 from mixed_r1.models.qwen_vl import QwenVLAdapter
 from mixed_r1.models.tiny import TINY_BUILDERS
 
-ADAPTERS: dict[str, type[ModelAdapter]] = {"qwen2_5_vl": QwenVLAdapter}
+ADAPTERS: dict[str, type[ModelAdapter]] = {"qwen2_5_vl": QwenVLAdapter, "internvl": InternVLAdapter}
 
 
 def build_adapter(model_cfg: Any, prompt_cfg: Any, device: torch.device,
@@ -22,7 +23,8 @@ def build_adapter(model_cfg: Any, prompt_cfg: Any, device: torch.device,
     if model_cfg.get("tiny") and not (Path(model_cfg.path) / "config.json").is_file():
         if tiny_corpus is None:
             raise ValueError("building a tiny model needs a tokenizer corpus")
-        spec = dict(model_cfg.tiny, min_pixels=model_cfg.min_pixels, max_pixels=model_cfg.max_pixels)
+        spec = {**{k: model_cfg[k] for k in ("min_pixels", "max_pixels", "max_num_tiles") if k in model_cfg},
+                **model_cfg.tiny}
         # the chat frame and instruction are in every prompt: make them whole tokens too
         texts = [*tiny_corpus(), model_cfg.system_prompt, prompt_cfg.template, *dict(prompt_cfg.hints).values()]
         TINY_BUILDERS[model_cfg.adapter](model_cfg.path, texts, spec, seed)

@@ -1,4 +1,9 @@
-"""The model-adapter seam: everything that differs between model families lives behind it."""
+"""The model-adapter seam: everything that differs between model families lives behind it.
+
+The base class holds what every family shares (sampling config, stop-token masks, decoding,
+log-prob gathering, embeddings for BMAS, checkpoint saving); a family adapter supplies loading,
+the chat format with its image placeholders, extra per-row forward inputs and its box frame.
+"""
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
@@ -6,20 +11,57 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 import torch
+from transformers import GenerationConfig
 
 from mixed_r1.data.schema import Sample
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
 @dataclass
 class PromptBatch:
-    """Left-padded prompts plus the family's vision inputs (one row per prompt)."""
+    """Left-padded prompts with their images, one row per prompt.
+
+    ``pixel_values`` stacks every row's image patches/tiles along dim 0, ``patches_per_row`` says how
+    many belong to each row; ``row_inputs`` are other per-row model inputs (dim 0 = rows).
+    """
 
     input_ids: torch.Tensor  # [P, Lp]
     attention_mask: torch.Tensor  # [P, Lp]
-    vision: dict[str, torch.Tensor] = field(default_factory=dict)  # family-specific tensors
+    pixel_values: torch.Tensor  # [sum patches, ...]
+    patches_per_row: list[int]
+    row_inputs: dict[str, torch.Tensor] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return self.input_ids.shape[0]
+
+    def model_inputs(self) -> dict[str, torch.Tensor]:
+        return {"input_ids": self.input_ids, "attention_mask": self.attention_mask,
+                "pixel_values": self.pixel_values, **self.row_inputs}
+
+    def repeat(self, times: int) -> "PromptBatch":
+        """Each row repeated ``times`` times consecutively (the order of a GRPO group)."""
+        chunks = torch.split(self.pixel_values, self.patches_per_row)
+        return PromptBatch(
+            input_ids=self.input_ids.repeat_interleave(times, dim=0),
+            attention_mask=self.attention_mask.repeat_interleave(times, dim=0),
+            pixel_values=torch.cat([c for c in chunks for _ in range(times)]),
+            patches_per_row=[n for n in self.patches_per_row for _ in range(times)],
+            row_inputs={k: v.repeat_interleave(times, dim=0) for k, v in self.row_inputs.items()},
+        )
+
+    def select(self, rows: slice) -> "PromptBatch":
+        """A contiguous slice of rows with their images (the micro-batches of a step)."""
+        start, stop, _ = rows.indices(len(self))
+        offsets = [0]
+        for n in self.patches_per_row:
+            offsets.append(offsets[-1] + n)
+        return PromptBatch(
+            input_ids=self.input_ids[start:stop], attention_mask=self.attention_mask[start:stop],
+            pixel_values=self.pixel_values[offsets[start]:offsets[stop]],
+            patches_per_row=self.patches_per_row[start:stop],
+            row_inputs={k: v[start:stop] for k, v in self.row_inputs.items()},
+        )
 
 
 @dataclass
@@ -48,49 +90,32 @@ def question_text(sample: Sample, prompt: Any) -> str:
 class ModelAdapter(ABC):
     """One per model family: loading, prompts, image budget, box frames, log-probs, embeddings."""
 
-    tokenizer: Any
+    STOP_TOKEN = "<|im_end|>"
+    #: tokens a policy must never sample (image placeholders break the image-token count on re-forward)
+    SUPPRESSED_TOKENS: tuple[str, ...] = ()
 
-    @abstractmethod
-    def load_model(self, trainable: bool = True) -> torch.nn.Module:
-        """Load the policy (or a frozen reference copy) with ``from_pretrained`` from the configured path."""
+    def __init__(self, cfg: Any, prompt: Any, device: torch.device) -> None:
+        from transformers import AutoImageProcessor, AutoTokenizer
 
+        self.cfg, self.prompt, self.device = cfg, prompt, device
+        self.dtype = DTYPES[cfg.dtype]
+        self.tokenizer = AutoTokenizer.from_pretrained(cfg.path, trust_remote_code=self.trust_remote_code)
+        self.tokenizer.padding_side = "left"  # not saved with the tokenizer: set after every load
+        self.image_processor = AutoImageProcessor.from_pretrained(cfg.path)
+        self.stop_token_id = self.tokenizer.convert_tokens_to_ids(self.STOP_TOKEN)
+        self.pad_token_id = self.tokenizer.pad_token_id
+        self.suppressed_ids = [self.tokenizer.convert_tokens_to_ids(t) for t in self.SUPPRESSED_TOKENS]
+
+    trust_remote_code = False
+
+    # ------------------------------------------------------------------ family-specific
     @abstractmethod
     def prompt_batch(self, samples: Sequence[Sample]) -> PromptBatch:
         """Chat-formatted, left-padded prompts with their images."""
 
-    @abstractmethod
-    def repeat(self, batch: PromptBatch, times: int) -> PromptBatch:
-        """Each prompt repeated ``times`` times consecutively (the order of ``num_return_sequences``)."""
-
-    @abstractmethod
-    def select(self, batch: PromptBatch, rows: slice) -> PromptBatch:
-        """A contiguous slice of rows (with their images): the micro-batches of a step."""
-
-    @abstractmethod
-    def generate(self, model: torch.nn.Module, batch: PromptBatch, num_samples: int,
-                 temperature: float, max_new_tokens: int) -> Completions:
-        """Sample ``num_samples`` completions per prompt; rows are grouped by prompt."""
-
-    @abstractmethod
-    def completion_logprobs(self, model: torch.nn.Module, batch: PromptBatch, completions: Completions,
-                            temperature: float = 1.0) -> torch.Tensor:
-        """Per-token log-probs ``[B, Tc]`` of ``completions`` given the (already repeated) prompts."""
-
-    @abstractmethod
-    def encode_targets(self, texts: Sequence[str]) -> Completions:
-        """Tokenise supervised targets as completions (stop token appended) for SFT."""
-
-    @abstractmethod
-    def decode(self, completions: Completions) -> list[str]:
-        """Completion texts, cut at the stop token, special tokens kept (they are the policy's output)."""
-
-    @abstractmethod
-    def input_embeddings(self, model: torch.nn.Module) -> torch.Tensor:
-        """The policy's input-embedding table ``[V, d]`` (BMAS reads it; no gradient)."""
-
-    @abstractmethod
-    def token_ids(self, texts: Sequence[str]) -> list[list[int]]:
-        """Token ids of plain texts (responses and ground truths for BMAS), no special tokens added."""
+    def completion_row_inputs(self, batch: PromptBatch, completions: Completions) -> dict[str, torch.Tensor]:
+        """Per-row forward inputs for prompt + completion (default: those of the prompt)."""
+        return batch.row_inputs
 
     @abstractmethod
     def box_to_model_frame(self, box: Sequence[float], image_size: tuple[int, int]) -> list[float]:
@@ -100,6 +125,94 @@ class ModelAdapter(ABC):
     def box_to_text(self, box: Sequence[float], image_size: tuple[int, int]) -> str:
         """How this family writes a box (original pixels in) inside ``<answer>``."""
 
-    @abstractmethod
+    # ------------------------------------------------------------------ shared
+    def load_model(self, trainable: bool = True) -> torch.nn.Module:
+        """The policy (or a frozen reference copy) through ``from_pretrained`` from ``model.path``."""
+        from transformers import AutoModelForImageTextToText
+
+        model = AutoModelForImageTextToText.from_pretrained(
+            self.cfg.path, dtype=self.dtype, attn_implementation=self.cfg.attn_implementation,
+            trust_remote_code=self.trust_remote_code)
+        model.to(self.device)
+        if not trainable:
+            model.eval().requires_grad_(False)
+        return model
+
     def save(self, model: torch.nn.Module, out_dir: str) -> None:
-        """Write an HF-format checkpoint (model, tokenizer, image processor) that ``from_pretrained`` loads."""
+        """An HF-format checkpoint (model, tokenizer, image processor) that ``from_pretrained`` loads."""
+        model.save_pretrained(out_dir)
+        self.tokenizer.save_pretrained(out_dir)
+        self.image_processor.save_pretrained(out_dir)
+
+    def generate(self, model: torch.nn.Module, batch: PromptBatch, num_samples: int,
+                 temperature: float, max_new_tokens: int) -> Completions:
+        """Sample ``num_samples`` completions per prompt; rows are grouped by prompt.
+
+        Prompts are repeated here rather than with ``num_return_sequences``: generate's own
+        expansion repeats flat ``pixel_values`` row-wise, which misassigns multi-tile images.
+        The sampling config is explicit so a checkpoint's ``generation_config.json`` (top-k,
+        top-p, repetition penalty) cannot change the distribution GRPO assumes.
+        """
+        config = GenerationConfig(
+            do_sample=True, temperature=temperature, top_k=0, top_p=1.0, repetition_penalty=1.0,
+            max_new_tokens=max_new_tokens, eos_token_id=self.stop_token_id, pad_token_id=self.pad_token_id,
+            suppress_tokens=self.suppressed_ids or None)
+        repeated = batch.repeat(num_samples)
+        with torch.no_grad():
+            out = model.generate(**repeated.model_inputs(), generation_config=config)
+        ids = out[:, repeated.input_ids.shape[1]:]  # [P*G, Tc]
+        return Completions(ids=ids, mask=self.stop_mask(ids))
+
+    def stop_mask(self, ids: torch.Tensor) -> torch.Tensor:
+        """1 up to and including the first stop token (all ones when there is none)."""
+        is_stop = ids == self.stop_token_id
+        after_stop = (is_stop.cumsum(dim=1) - is_stop.long()) > 0
+        return (~after_stop).long()
+
+    def completion_logprobs(self, model: torch.nn.Module, batch: PromptBatch, completions: Completions,
+                            temperature: float = 1.0) -> torch.Tensor:
+        """Per-token log-probs ``[B, Tc]`` of ``completions`` given the (already repeated) prompts."""
+        n_completion = completions.ids.shape[1]
+        out = model(
+            input_ids=torch.cat([batch.input_ids, completions.ids], dim=1),
+            attention_mask=torch.cat([batch.attention_mask, completions.mask.to(batch.attention_mask.dtype)], dim=1),
+            pixel_values=batch.pixel_values, **self.completion_row_inputs(batch, completions),
+            logits_to_keep=n_completion + 1, use_cache=False)
+        # logits of the last Tc+1 positions; dropping the final one, position t predicts completion token t
+        logits = out.logits[:, :-1].float() / temperature  # [B, Tc, V]
+        # log-softmax at the taken token only: no second [B, Tc, V] tensor
+        taken = logits.gather(-1, completions.ids.unsqueeze(-1)).squeeze(-1)  # [B, Tc]
+        return taken - torch.logsumexp(logits, dim=-1)
+
+    def encode_targets(self, texts: Sequence[str]) -> Completions:
+        """Supervised targets as completions (stop token appended), for SFT."""
+        rows = [ids + [self.stop_token_id] for ids in self.token_ids(texts)]
+        width = max(len(r) for r in rows)
+        ids = torch.full((len(rows), width), self.pad_token_id, dtype=torch.long)
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for i, row in enumerate(rows):
+            ids[i, : len(row)] = torch.tensor(row)
+            mask[i, : len(row)] = 1
+        return Completions(ids=ids.to(self.device), mask=mask.to(self.device))
+
+    def decode(self, completions: Completions) -> list[str]:
+        """Completion texts cut at the stop token, special tokens kept (they are the policy's output)."""
+        texts = []
+        for ids, mask in zip(completions.ids.tolist(), completions.mask.tolist()):
+            kept = [t for t, m in zip(ids, mask) if m and t != self.stop_token_id]
+            texts.append(self.tokenizer.decode(kept, skip_special_tokens=False))
+        return texts
+
+    def input_embeddings(self, model: torch.nn.Module) -> torch.Tensor:
+        """The policy's input-embedding table ``[V, d]`` (BMAS reads it; no gradient)."""
+        return model.get_input_embeddings().weight.detach()
+
+    def token_ids(self, texts: Sequence[str]) -> list[list[int]]:
+        """Token ids of plain texts (responses and ground truths for BMAS), no special tokens added."""
+        return self.tokenizer(list(texts), add_special_tokens=False)["input_ids"] if texts else []
+
+    def chat_text(self, sample: Sample, image_placeholder: str) -> str:
+        """The Qwen/InternVL2.5 chat format (both use ChatML) around the image placeholder and question."""
+        return (f"<|im_start|>system\n{self.cfg.system_prompt}<|im_end|>\n"
+                f"<|im_start|>user\n{image_placeholder}{question_text(sample, self.prompt)}<|im_end|>\n"
+                f"<|im_start|>assistant\n")

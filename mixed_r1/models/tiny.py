@@ -95,7 +95,48 @@ def _mrope_section(head_dim: int) -> list[int]:
     return [temporal, height, half - temporal - height]
 
 
-TINY_BUILDERS = {"qwen2_5_vl": build_tiny_qwen2_5_vl}
+INTERNVL_SPECIAL_TOKENS = QWEN_SPECIAL_TOKENS[:3] + ("<img>", "</img>", "<IMG_CONTEXT>", "<ref>", "</ref>",
+                                                    "<box>", "</box>")
+
+
+def build_tiny_internvl(out_dir: str | Path, corpus: Sequence[str], spec: Mapping[str, Any], seed: int) -> Path:
+    """Build a small InternVL (transformers' native classes, Qwen2 text model, random weights) and save it
+    with its tokenizer and tiling image processor to ``out_dir``."""
+    from transformers import InternVLConfig, InternVLForConditionalGeneration
+    from transformers.models.got_ocr2.image_processing_pil_got_ocr2 import GotOcr2ImageProcessorPil
+
+    out_dir = Path(out_dir)
+    tokenizer = train_bpe_tokenizer(corpus, spec["vocab_size"], INTERNVL_SPECIAL_TOKENS,
+                                    eos_token="<|im_end|>", pad_token="<|endoftext|>")
+    tokenizer.chat_template = QWEN_CHAT_TEMPLATE.replace("<|vision_start|><|image_pad|><|vision_end|>", "<image>\n")
+    ids = {tok: tokenizer.convert_tokens_to_ids(tok) for tok in INTERNVL_SPECIAL_TOKENS}
+    tile = spec["tile_size"]
+    config = InternVLConfig(
+        vision_config=dict(hidden_size=spec["vision_hidden_size"], num_hidden_layers=spec["vision_depth"],
+                           num_attention_heads=spec["vision_num_heads"],
+                           intermediate_size=2 * spec["vision_hidden_size"], image_size=[tile, tile],
+                           patch_size=[14, 14]),
+        text_config=dict(model_type="qwen2", vocab_size=len(tokenizer), hidden_size=spec["hidden_size"],
+                         intermediate_size=spec["intermediate_size"], num_hidden_layers=spec["num_hidden_layers"],
+                         num_attention_heads=spec["num_attention_heads"],
+                         num_key_value_heads=spec["num_key_value_heads"],
+                         max_position_embeddings=spec["max_position_embeddings"], tie_word_embeddings=True,
+                         eos_token_id=ids["<|im_end|>"], pad_token_id=ids["<|endoftext|>"],
+                         bos_token_id=ids["<|endoftext|>"]),
+        image_token_id=ids["<IMG_CONTEXT>"], downsample_ratio=0.5, image_seq_length=(tile // 14) ** 2 // 4,
+        tie_word_embeddings=True)
+    torch.manual_seed(seed)
+    model = InternVLForConditionalGeneration(config)
+    image_processor = GotOcr2ImageProcessorPil(size={"height": tile, "width": tile}, crop_to_patches=True,
+                                               min_patches=1, max_patches=spec["max_num_tiles"])
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+    image_processor.save_pretrained(out_dir)
+    return out_dir
+
+
+TINY_BUILDERS = {"qwen2_5_vl": build_tiny_qwen2_5_vl, "internvl": build_tiny_internvl}
 
 
 # ---------------------------------------------------------------------- tiny reward models (Table 4 ablations)

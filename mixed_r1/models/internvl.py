@@ -1,0 +1,58 @@
+"""InternVL2.5 adapter (transformers' native ``InternVLForConditionalGeneration``): dynamic 448-px
+tiling with a thumbnail, ``<img><IMG_CONTEXT>…</img>`` placeholders, 0–1000 box frame."""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import torch
+from PIL import Image
+from transformers import AutoConfig
+
+from mixed_r1.data.schema import Sample
+from mixed_r1.models.base import ModelAdapter, PromptBatch
+
+
+class InternVLAdapter(ModelAdapter):
+    """InternVL2.5 (4B and the tiny twin).
+
+    Each image becomes up to ``max_num_tiles`` tiles (plus a thumbnail when tiled); each tile is
+    ``(tile/patch)² · downsample²`` context tokens (256 for 448-px tiles). Boxes are written as
+    ``<box>[[x1, y1, x2, y2]]</box>`` in a 0–1000 frame of the original image.
+    """
+
+    CONTEXT_TOKEN = "<IMG_CONTEXT>"
+    SUPPRESSED_TOKENS = ("<IMG_CONTEXT>", "<img>", "</img>")
+    BOX_SCALE = 1000
+
+    def __init__(self, cfg: Any, prompt: Any, device: torch.device) -> None:
+        super().__init__(cfg, prompt, device)
+        model_config = AutoConfig.from_pretrained(cfg.path)
+        vision = model_config.vision_config
+        side = vision.image_size[0] if isinstance(vision.image_size, (list, tuple)) else vision.image_size
+        patch = vision.patch_size[0] if isinstance(vision.patch_size, (list, tuple)) else vision.patch_size
+        self.tokens_per_tile = int((side // patch) ** 2 * model_config.downsample_ratio**2)
+        self.image_processor.crop_to_patches = True
+        self.image_processor.min_patches = 1
+        self.image_processor.max_patches = cfg.max_num_tiles
+
+    def prompt_batch(self, samples: Sequence[Sample]) -> PromptBatch:
+        images = [Image.open(s.image).convert("RGB") for s in samples]
+        vision = self.image_processor(images=images, return_tensors="pt")
+        tiles = vision["num_patches"].tolist()
+        texts = [self.chat_text(s, f"<img>{self.CONTEXT_TOKEN * (self.tokens_per_tile * n)}</img>\n")
+                 for s, n in zip(samples, tiles)]
+        enc = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+        return PromptBatch(
+            input_ids=enc["input_ids"].to(self.device),
+            attention_mask=enc["attention_mask"].to(self.device),
+            pixel_values=vision["pixel_values"].to(self.device, self.dtype),
+            patches_per_row=tiles,
+        )
+
+    def box_to_model_frame(self, box: Sequence[float], image_size: tuple[int, int]) -> list[float]:
+        width, height = image_size
+        return [box[0] * self.BOX_SCALE / width, box[1] * self.BOX_SCALE / height,
+                box[2] * self.BOX_SCALE / width, box[3] * self.BOX_SCALE / height]
+
+    def box_to_text(self, box: Sequence[float], image_size: tuple[int, int]) -> str:
+        return "<box>[[" + ", ".join(str(round(v)) for v in self.box_to_model_frame(box, image_size)) + "]]</box>"
