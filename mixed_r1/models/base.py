@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 import torch
+from PIL import Image
 from transformers import GenerationConfig
 
 from mixed_r1.data.schema import Sample
@@ -110,8 +111,13 @@ class ModelAdapter(ABC):
 
     # ------------------------------------------------------------------ family-specific
     @abstractmethod
-    def prompt_batch(self, samples: Sequence[Sample]) -> PromptBatch:
-        """Chat-formatted, left-padded prompts with their images."""
+    def image_placeholders(self, vision: dict[str, torch.Tensor]) -> tuple[list[str], list[int]]:
+        """For the processed images: each prompt's image placeholder text (expanded to its token
+        count) and its number of patches/tiles in ``pixel_values``."""
+
+    def prompt_row_inputs(self, vision: dict[str, torch.Tensor], input_ids: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Extra per-row model inputs of the prompts (default: none)."""
+        return {}
 
     def completion_row_inputs(self, batch: PromptBatch, completions: Completions) -> dict[str, torch.Tensor]:
         """Per-row forward inputs for prompt + completion (default: those of the prompt)."""
@@ -126,6 +132,21 @@ class ModelAdapter(ABC):
         """How this family writes a box (original pixels in) inside ``<answer>``."""
 
     # ------------------------------------------------------------------ shared
+    def prompt_batch(self, samples: Sequence[Sample]) -> PromptBatch:
+        """Chat-formatted, left-padded prompts with their images."""
+        images = [Image.open(s.image).convert("RGB") for s in samples]
+        vision = self.image_processor(images=images, return_tensors="pt")
+        placeholders, patches = self.image_placeholders(vision)
+        texts = [self.chat_text(s, p) for s, p in zip(samples, placeholders)]
+        enc = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+        return PromptBatch(
+            input_ids=enc["input_ids"].to(self.device),
+            attention_mask=enc["attention_mask"].to(self.device),
+            pixel_values=vision["pixel_values"].to(self.device, self.dtype),
+            patches_per_row=patches,
+            row_inputs={k: v.to(self.device) for k, v in self.prompt_row_inputs(vision, enc["input_ids"]).items()},
+        )
+
     def load_model(self, trainable: bool = True) -> torch.nn.Module:
         """The policy (or a frozen reference copy) through ``from_pretrained`` from ``model.path``."""
         from transformers import AutoModelForImageTextToText

@@ -5,11 +5,9 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 import torch
-from PIL import Image
 from transformers import AutoConfig
 
-from mixed_r1.data.schema import Sample
-from mixed_r1.models.base import ModelAdapter, PromptBatch
+from mixed_r1.models.base import ModelAdapter
 
 
 class InternVLAdapter(ModelAdapter):
@@ -35,19 +33,9 @@ class InternVLAdapter(ModelAdapter):
         self.image_processor.min_patches = 1
         self.image_processor.max_patches = cfg.max_num_tiles
 
-    def prompt_batch(self, samples: Sequence[Sample]) -> PromptBatch:
-        images = [Image.open(s.image).convert("RGB") for s in samples]
-        vision = self.image_processor(images=images, return_tensors="pt")
+    def image_placeholders(self, vision: dict[str, torch.Tensor]) -> tuple[list[str], list[int]]:
         tiles = vision["num_patches"].tolist()
-        texts = [self.chat_text(s, f"<img>{self.CONTEXT_TOKEN * (self.tokens_per_tile * n)}</img>\n")
-                 for s, n in zip(samples, tiles)]
-        enc = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
-        return PromptBatch(
-            input_ids=enc["input_ids"].to(self.device),
-            attention_mask=enc["attention_mask"].to(self.device),
-            pixel_values=vision["pixel_values"].to(self.device, self.dtype),
-            patches_per_row=tiles,
-        )
+        return [f"<img>{self.CONTEXT_TOKEN * (self.tokens_per_tile * n)}</img>\n" for n in tiles], tiles
 
     def box_to_model_frame(self, box: Sequence[float], image_size: tuple[int, int]) -> list[float]:
         width, height = image_size

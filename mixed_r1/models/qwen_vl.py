@@ -4,10 +4,8 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 import torch
-from PIL import Image
 from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import smart_resize
 
-from mixed_r1.data.schema import Sample
 from mixed_r1.models.base import Completions, ModelAdapter, PromptBatch
 
 
@@ -30,22 +28,13 @@ class QwenVLAdapter(ModelAdapter):
         self.patch_factor = self.image_processor.patch_size * self.merge_size  # 28
         self.image_token_id = self.tokenizer.convert_tokens_to_ids(self.IMAGE_TOKEN)
 
-    def prompt_batch(self, samples: Sequence[Sample]) -> PromptBatch:
-        images = [Image.open(s.image).convert("RGB") for s in samples]
-        vision = self.image_processor(images=images, return_tensors="pt")
-        grid = vision["image_grid_thw"]  # [P, 3]
-        patches = grid.prod(dim=-1)  # flat patches per image
-        texts = [self.chat_text(s, f"<|vision_start|>{self.IMAGE_TOKEN * int(n // self.merge_size**2)}<|vision_end|>")
-                 for s, n in zip(samples, patches)]
-        enc = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
-        return PromptBatch(
-            input_ids=enc["input_ids"].to(self.device),
-            attention_mask=enc["attention_mask"].to(self.device),
-            pixel_values=vision["pixel_values"].to(self.device, self.dtype),
-            patches_per_row=patches.tolist(),
-            row_inputs={"image_grid_thw": grid.to(self.device),
-                        "mm_token_type_ids": (enc["input_ids"] == self.image_token_id).long().to(self.device)},
-        )
+    def image_placeholders(self, vision: dict[str, torch.Tensor]) -> tuple[list[str], list[int]]:
+        patches = vision["image_grid_thw"].prod(dim=-1).tolist()  # flat patches per image
+        tokens = [n // self.merge_size**2 for n in patches]  # after the 2x2 patch merge
+        return [f"<|vision_start|>{self.IMAGE_TOKEN * n}<|vision_end|>" for n in tokens], patches
+
+    def prompt_row_inputs(self, vision: dict[str, torch.Tensor], input_ids: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"image_grid_thw": vision["image_grid_thw"], "mm_token_type_ids": (input_ids == self.image_token_id).long()}
 
     def completion_row_inputs(self, batch: PromptBatch, completions: Completions) -> dict[str, torch.Tensor]:
         # completion tokens are text (type 0): without them the 3-D positions of the completion are wrong
