@@ -44,11 +44,16 @@ def build_reward(cfg: Any, adapter: ModelAdapter, policy: torch.nn.Module) -> Mi
     )
 
 
+def make_engine(cfg: Any, model: torch.nn.Module, lr: float) -> TorchEngine:
+    trainer = cfg.trainer
+    return TorchEngine(model, lr=lr, weight_decay=trainer.weight_decay, betas=tuple(trainer.betas),
+                       grad_clip=trainer.grad_clip)
+
+
 def run_warmup(cfg: Any, policy: torch.nn.Module, adapter: ModelAdapter, samples: list, logger: MetricsLogger) -> int:
     """Supervised warm-up on noisy synthetic targets so a random model emits the format (demo only)."""
     warm = cfg.warmup
-    engine = TorchEngine(policy, lr=warm.lr, weight_decay=cfg.trainer.weight_decay,
-                         betas=tuple(cfg.trainer.betas), grad_clip=cfg.trainer.grad_clip)
+    engine = make_engine(cfg, policy, warm.lr)
     sampler = PromptSampler(len(samples), warm.batch_size, seed=cfg.seed + 1)
     rng = random.Random(cfg.seed + 2)
     noise = WarmupNoise(warm.fake_scene_prob, warm.broken_format_prob)
@@ -77,8 +82,7 @@ def run(cfg: Any, run_dir: str | Path) -> dict[str, float]:
 
     # π_ref is the policy as GRPO starts (after any warm-up), frozen.
     reference = copy.deepcopy(policy).eval().requires_grad_(False)
-    engine = TorchEngine(policy, lr=cfg.trainer.lr, weight_decay=cfg.trainer.weight_decay,
-                         betas=tuple(cfg.trainer.betas), grad_clip=cfg.trainer.grad_clip)
+    engine = make_engine(cfg, policy, cfg.trainer.lr)
     reward_fn = build_reward(cfg, adapter, policy)
     sampler = PromptSampler(len(samples), cfg.trainer.prompts_per_step, seed=cfg.seed)
     micro = cfg.trainer.micro_batch_size or cfg.trainer.prompts_per_step * cfg.algo.group_size

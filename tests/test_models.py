@@ -42,12 +42,13 @@ def test_padded_batch_logprobs_equal_each_sequence_alone(family_adapter, samples
     chosen = [s for s in samples if s.type == "open_ended"][:1] + [wide_sample]
     batch = adapter.prompt_batch(chosen)
     assert (batch.attention_mask == 0).any(), "the test needs prompts of different lengths"
-    comps = adapter.generate(model, batch, num_samples=2, temperature=1.0, max_new_tokens=12)
+    together_prompts = batch.repeat(2)
+    comps = adapter.generate(model, together_prompts, temperature=1.0, max_new_tokens=12)
     assert comps.ids.shape[0] == 4
-    together = adapter.completion_logprobs(model, batch.repeat(2), comps)
+    together = adapter.completion_logprobs(model, together_prompts, comps)
     for row in range(4):
         alone = adapter.completion_logprobs(model, adapter.prompt_batch([chosen[row // 2]]),
-                                            Completions(comps.ids[row:row + 1], comps.mask[row:row + 1]))
+                                            comps.select(slice(row, row + 1)))
         diff = ((alone - together[row:row + 1]).abs() * comps.mask[row:row + 1]).max()
         assert diff < 1e-5, (row, diff)
 
@@ -56,7 +57,7 @@ def test_generation_never_samples_vision_tokens_and_mask_stops(family_adapter, s
     adapter = family_adapter
     torch.manual_seed(1)
     model = adapter.load_model(trainable=False)
-    comps = adapter.generate(model, adapter.prompt_batch(samples[:2]), 4, 1.0, 30)
+    comps = adapter.generate(model, adapter.prompt_batch(samples[:2]).repeat(4), 1.0, 30)
     assert not torch.isin(comps.ids, torch.tensor(adapter.suppressed_ids)).any()
     ids = torch.tensor([[5, adapter.stop_token_id, 7, 8], [5, 6, 7, 8]])
     assert adapter.stop_mask(ids).tolist() == [[1, 1, 0, 0], [1, 1, 1, 1]]
@@ -98,15 +99,11 @@ def test_forward_logprobs_match_the_sampling_distribution_of_generate(family_ada
     """The re-forward (3-D rotary positions over prompt + completion, left padding) must score each
     sampled token exactly as generate's own logits did."""
     adapter = family_adapter
-    from transformers import GenerationConfig
-
     torch.manual_seed(2)
     model = adapter.load_model(trainable=False)
     batch = adapter.prompt_batch([s for s in samples if s.type == "open_ended"][:1] + [wide_sample])
-    config = GenerationConfig(do_sample=True, temperature=1.0, top_k=0, top_p=1.0, max_new_tokens=10,
-                              eos_token_id=adapter.stop_token_id, pad_token_id=adapter.pad_token_id,
-                              suppress_tokens=adapter.suppressed_ids, output_logits=True,
-                              return_dict_in_generate=True)
+    config = adapter.sampling_config(temperature=1.0, max_new_tokens=10)
+    config.update(output_logits=True, return_dict_in_generate=True)
     with torch.no_grad():
         out = model.generate(**batch.model_inputs(), generation_config=config)
     ids = out.sequences[:, batch.input_ids.shape[1]:]

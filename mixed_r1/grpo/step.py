@@ -27,14 +27,14 @@ class Rollout:
 def collect_rollout(policy: torch.nn.Module, adapter: ModelAdapter, reward_fn: MixedReward,
                     samples: Sequence[Sample], algo: Any) -> Rollout:
     G = algo.group_size
-    prompts = adapter.prompt_batch(samples)  # [P, Lp]
+    prompts = adapter.prompt_batch(samples).repeat(G)  # [P*G, Lp]: each prompt G times, consecutively
     policy.eval()  # sampling from π_θ_old: no dropout
-    completions = adapter.generate(policy, prompts, G, algo.temperature, algo.max_new_tokens)  # [P*G, Tc]
+    completions = adapter.generate(policy, prompts, algo.temperature, algo.max_new_tokens)  # [P*G, Tc]
     repeated = [s for s in samples for _ in range(G)]
     texts = adapter.decode(completions)
     rewards = reward_fn(repeated, texts)  # r_i = R_acc + w · R_format
     adv = advantages(rewards.total, G, algo.adv_eps)  # A_i = (r_i − mean) / (std + eps)
-    return Rollout(repeated, prompts.repeat(G), completions, texts, rewards, adv)
+    return Rollout(repeated, prompts, completions, texts, rewards, adv)
 
 
 def grpo_update(policy: torch.nn.Module, reference: torch.nn.Module, adapter: ModelAdapter,
@@ -47,7 +47,7 @@ def grpo_update(policy: torch.nn.Module, reference: torch.nn.Module, adapter: Mo
     for start in range(0, total, micro_batch_size):
         rows = slice(start, min(start + micro_batch_size, total))
         prompts = rollout.prompts.select(rows)
-        completions = Completions(rollout.completions.ids[rows], rollout.completions.mask[rows])
+        completions = rollout.completions.select(rows)
         with torch.no_grad():
             ref_logprobs = adapter.completion_logprobs(reference, prompts, completions, algo.temperature)  # [b, Tc]
         logprobs = adapter.completion_logprobs(policy, prompts, completions, algo.temperature)  # [b, Tc]

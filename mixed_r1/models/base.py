@@ -72,6 +72,9 @@ class Completions:
     ids: torch.Tensor  # [B, Tc]
     mask: torch.Tensor  # [B, Tc] 1 for completion tokens (stop token included)
 
+    def select(self, rows: slice) -> "Completions":
+        return Completions(self.ids[rows], self.mask[rows])
+
 
 def question_text(sample: Sample, prompt: Any) -> str:
     """The user text: the problem, the per-type answer hint and the paper's fixed reasoning instruction.
@@ -165,23 +168,25 @@ class ModelAdapter(ABC):
         self.tokenizer.save_pretrained(out_dir)
         self.image_processor.save_pretrained(out_dir)
 
-    def generate(self, model: torch.nn.Module, batch: PromptBatch, num_samples: int,
-                 temperature: float, max_new_tokens: int) -> Completions:
-        """Sample ``num_samples`` completions per prompt; rows are grouped by prompt.
-
-        Prompts are repeated here rather than with ``num_return_sequences``: generate's own
-        expansion repeats flat ``pixel_values`` row-wise, which misassigns multi-tile images.
-        The sampling config is explicit so a checkpoint's ``generation_config.json`` (top-k,
-        top-p, repetition penalty) cannot change the distribution GRPO assumes.
-        """
-        config = GenerationConfig(
+    def sampling_config(self, temperature: float, max_new_tokens: int) -> GenerationConfig:
+        """Pure sampling at ``temperature``: explicit, so a checkpoint's ``generation_config.json``
+        (top-k, top-p, repetition penalty) cannot change the distribution GRPO assumes."""
+        return GenerationConfig(
             do_sample=True, temperature=temperature, top_k=0, top_p=1.0, repetition_penalty=1.0,
             max_new_tokens=max_new_tokens, eos_token_id=self.stop_token_id, pad_token_id=self.pad_token_id,
             suppress_tokens=self.suppressed_ids or None)
-        repeated = batch.repeat(num_samples)
+
+    def generate(self, model: torch.nn.Module, batch: PromptBatch, temperature: float,
+                 max_new_tokens: int) -> Completions:
+        """Sample one completion per row of ``batch``.
+
+        For G samples per prompt pass ``batch.repeat(G)``, not ``num_return_sequences``: generate's
+        own expansion repeats flat ``pixel_values`` row-wise, which misassigns multi-tile images.
+        """
         with torch.no_grad():
-            out = model.generate(**repeated.model_inputs(), generation_config=config)
-        ids = out[:, repeated.input_ids.shape[1]:]  # [P*G, Tc]
+            out = model.generate(**batch.model_inputs(),
+                                 generation_config=self.sampling_config(temperature, max_new_tokens))
+        ids = out[:, batch.input_ids.shape[1]:]  # [B, Tc]
         return Completions(ids=ids, mask=self.stop_mask(ids))
 
     def stop_mask(self, ids: torch.Tensor) -> torch.Tensor:
