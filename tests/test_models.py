@@ -140,3 +140,34 @@ def test_internvl_prompt_tiles_and_box_frame(tmp_path_factory, wide_sample):
     assert adapter.box_to_text(box, (151, 61)) == "<box>[[100, 100, 1000, 1000]]</box>"
     back = [frame[0] * 151 / 1000, frame[1] * 61 / 1000, frame[2] * 151 / 1000, frame[3] * 61 / 1000]
     assert back == pytest.approx(box)
+
+
+def test_adapter_rejects_a_checkpoint_of_another_family(adapter, tmp_path):
+    import json
+
+    from mixed_r1.errors import ConfigError
+    from mixed_r1.models import ADAPTERS
+    from tests.conftest import compose_train
+
+    cfg = compose_train(["model=tiny_internvl"], run_dir=tmp_path)
+    cfg.model.path = adapter.cfg.path  # a Qwen2.5-VL checkpoint
+    with pytest.raises(ConfigError, match="holds a 'qwen2_5_vl' checkpoint but model.adapter=internvl"):
+        ADAPTERS["internvl"](cfg.model, cfg.prompt, torch.device("cpu"))
+    remote = tmp_path / "remote"
+    remote.mkdir()
+    (remote / "config.json").write_text(json.dumps({"model_type": "internvl_chat"}))
+    cfg.model.path = str(remote)
+    with pytest.raises(ConfigError, match="convert_internvl_weights_to_hf"):
+        ADAPTERS["internvl"](cfg.model, cfg.prompt, torch.device("cpu"))
+
+
+def test_no_thinking_prompt_drops_the_reasoning_instruction(adapter, samples):
+    from omegaconf import OmegaConf
+
+    from mixed_r1.models import question_text
+
+    mc = next(s for s in samples if s.type == "multiple_choice")
+    thinking = question_text(mc, adapter.prompt)
+    plain = question_text(mc, OmegaConf.merge(adapter.prompt, {"thinking": False}))
+    assert "<think>" in thinking and "<think>" not in plain
+    assert mc.problem in plain and "Answer with the option's letter." in plain

@@ -54,13 +54,35 @@ def test_unknown_key_fails_with_hydra_error_not_a_training_trace():
     assert "Traceback" not in proc.stderr
 
 
-@pytest.mark.parametrize("model", ["qwen3b", "qwen7b"])
-def test_real_model_configs_keep_the_paper_defaults(model):
-    cfg = compose_train([f"model={model}", "data=jsonl", "data.train_file=/data/mixed45k.jsonl"])
+@pytest.mark.parametrize("model,adapter,path", [
+    ("qwen3b", "qwen2_5_vl", "Qwen/Qwen2.5-VL-3B-Instruct"),
+    ("qwen7b", "qwen2_5_vl", "Qwen/Qwen2.5-VL-7B-Instruct"),
+    ("internvl4b", "internvl", "/ckpt/InternVL2_5-4B-hf"),
+])
+def test_real_model_configs_keep_the_paper_defaults(model, adapter, path):
+    from mixed_r1.models import ADAPTERS
+
+    overrides = [f"model={model}", "data=jsonl", "data.train_file=/data/mixed45k.jsonl"]
+    if model == "internvl4b":
+        overrides.append(f"model.path={path}")  # required: a converted local checkpoint
+    cfg = compose_train(overrides)
     assert cfg.trainer.prompts_per_step == 64 and cfg.trainer.lr == 3e-6
     assert cfg.algo.group_size == 8 and cfg.algo.temperature == 1.0 and cfg.algo.beta == 0.04
-    assert cfg.reward.chart.tolerance == 1e-2 and cfg.warmup.steps == 0
-    assert cfg.model.path == f"Qwen/Qwen2.5-VL-{model[4:].upper()}-Instruct" and cfg.model.dtype == "bfloat16"
+    assert cfg.reward.chart.tolerance == 1e-2 and cfg.warmup.steps == 0 and cfg.reward.open_ended == "bmas"
+    assert cfg.model.adapter == adapter and adapter in ADAPTERS and cfg.model.path == path
+    assert cfg.model.dtype == "bfloat16" and "tiny" not in cfg.model
+    if adapter == "qwen2_5_vl":
+        assert cfg.model.min_pixels == 56 * 56 and cfg.model.max_pixels == 1280 * 28 * 28
+    else:
+        assert cfg.model.max_num_tiles == 6
+
+
+def test_internvl4b_requires_a_local_converted_checkpoint():
+    from omegaconf.errors import MissingMandatoryValue
+
+    cfg = compose_train(["model=internvl4b", "data=jsonl", "data.train_file=x"])
+    with pytest.raises(MissingMandatoryValue):
+        _ = cfg.model.path
 
 
 @pytest.mark.slow

@@ -15,6 +15,7 @@ from PIL import Image
 from transformers import GenerationConfig
 
 from mixed_r1.data.schema import Sample
+from mixed_r1.errors import ConfigError
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -94,14 +95,23 @@ def question_text(sample: Sample, prompt: Any) -> str:
 class ModelAdapter(ABC):
     """One per model family: loading, prompts, image budget, box frames, log-probs, embeddings."""
 
+    #: the ``model_type`` of checkpoints this adapter reads (from the checkpoint's config.json)
+    MODEL_TYPE: str = ""
     STOP_TOKEN = "<|im_end|>"
     #: tokens a policy must never sample (image placeholders break the image-token count on re-forward)
     SUPPRESSED_TOKENS: tuple[str, ...] = ()
 
     def __init__(self, cfg: Any, prompt: Any, device: torch.device) -> None:
-        from transformers import AutoImageProcessor, AutoTokenizer
+        from transformers import AutoConfig, AutoImageProcessor, AutoTokenizer, PretrainedConfig
 
         self.cfg, self.prompt, self.device = cfg, prompt, device
+        # read the raw config.json first: a wrong family (or remote-code checkpoint) gets a clear error
+        model_type = PretrainedConfig.get_config_dict(cfg.path)[0].get("model_type")
+        if model_type != self.MODEL_TYPE:
+            raise ConfigError(
+                f"model.path={cfg.path} holds a '{model_type}' checkpoint but model.adapter={cfg.adapter} "
+                f"reads '{self.MODEL_TYPE}' checkpoints{self.conversion_hint}")
+        self.model_config = AutoConfig.from_pretrained(cfg.path, trust_remote_code=self.trust_remote_code)
         self.dtype = DTYPES[cfg.dtype]
         self.tokenizer = AutoTokenizer.from_pretrained(cfg.path, trust_remote_code=self.trust_remote_code)
         self.tokenizer.padding_side = "left"  # not saved with the tokenizer: set after every load
@@ -111,6 +121,7 @@ class ModelAdapter(ABC):
         self.suppressed_ids = [self.tokenizer.convert_tokens_to_ids(t) for t in self.SUPPRESSED_TOKENS]
 
     trust_remote_code = False
+    conversion_hint = ""
 
     # ------------------------------------------------------------------ family-specific
     @abstractmethod

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 import torch
-from transformers import AutoConfig
 
 from mixed_r1.models.base import ModelAdapter
 
@@ -18,17 +17,19 @@ class InternVLAdapter(ModelAdapter):
     ``<box>[[x1, y1, x2, y2]]</box>`` in a 0–1000 frame of the original image.
     """
 
+    MODEL_TYPE = "internvl"
+    conversion_hint = (" (the hub's OpenGVLab/InternVL2_5-* checkpoints are remote code, model_type "
+                       "'internvl_chat': convert them with transformers' convert_internvl_weights_to_hf.py)")
     CONTEXT_TOKEN = "<IMG_CONTEXT>"
     SUPPRESSED_TOKENS = ("<IMG_CONTEXT>", "<img>", "</img>")
     BOX_SCALE = 1000
 
     def __init__(self, cfg: Any, prompt: Any, device: torch.device) -> None:
         super().__init__(cfg, prompt, device)
-        model_config = AutoConfig.from_pretrained(cfg.path)
-        vision = model_config.vision_config
+        vision = self.model_config.vision_config
         side = vision.image_size[0] if isinstance(vision.image_size, (list, tuple)) else vision.image_size
         patch = vision.patch_size[0] if isinstance(vision.patch_size, (list, tuple)) else vision.patch_size
-        self.tokens_per_tile = int((side // patch) ** 2 * model_config.downsample_ratio**2)
+        self.tokens_per_tile = int((side // patch) ** 2 * self.model_config.downsample_ratio**2)
         self.image_processor.crop_to_patches = True
         self.image_processor.min_patches = 1
         self.image_processor.max_patches = cfg.max_num_tiles

@@ -18,6 +18,7 @@ class QwenVLAdapter(ModelAdapter):
     span prompt *and* completion on the re-forward, or positions silently fall back to 1-D.
     """
 
+    MODEL_TYPE = "qwen2_5_vl"
     IMAGE_TOKEN = "<|image_pad|>"
     SUPPRESSED_TOKENS = ("<|image_pad|>", "<|video_pad|>", "<|vision_start|>", "<|vision_end|>")
 
