@@ -48,8 +48,10 @@ def train_bpe_tokenizer(corpus: Sequence[str], vocab_size: int, special_tokens: 
 
 
 def build_tiny_qwen2_5_vl(out_dir: str | Path, corpus: Sequence[str], spec: Mapping[str, Any], seed: int) -> Path:
-    """Build a small Qwen2.5-VL (transformers' own classes, random weights) and save it with its
-    tokenizer and image processor to ``out_dir``."""
+    """Build a Qwen2.5-VL (transformers' own classes, random weights) from ``spec`` and save it with its
+    tokenizer and image processor to ``out_dir``. Small specs give the CPU twin; optional keys
+    (``model_vocab_size``, ``vision_intermediate_size``, ``fullatt_block_indexes``, ``rope_theta``,
+    ``tie_word_embeddings``) give the real 3B/7B shapes for GPU checks."""
     from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
     from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
 
@@ -60,23 +62,27 @@ def build_tiny_qwen2_5_vl(out_dir: str | Path, corpus: Sequence[str], spec: Mapp
     ids = {tok: tokenizer.convert_tokens_to_ids(tok) for tok in QWEN_SPECIAL_TOKENS}
     special = dict(bos_token_id=ids["<|endoftext|>"], eos_token_id=ids["<|im_end|>"], pad_token_id=ids["<|endoftext|>"])
     head_dim = spec["hidden_size"] // spec["num_attention_heads"]
+    tie = spec.get("tie_word_embeddings", True)
+    vision_depth = spec["vision_depth"]
     config = Qwen2_5_VLConfig(
         text_config=dict(
-            vocab_size=len(tokenizer), hidden_size=spec["hidden_size"], intermediate_size=spec["intermediate_size"],
+            vocab_size=max(len(tokenizer), spec.get("model_vocab_size", 0)),
+            hidden_size=spec["hidden_size"], intermediate_size=spec["intermediate_size"],
             num_hidden_layers=spec["num_hidden_layers"], num_attention_heads=spec["num_attention_heads"],
             num_key_value_heads=spec["num_key_value_heads"], max_position_embeddings=spec["max_position_embeddings"],
             # mrope sections (temporal, height, width) must sum to head_dim / 2
-            rope_parameters={"rope_type": "default", "rope_theta": 10000.0,
+            rope_parameters={"rope_type": "default", "rope_theta": spec.get("rope_theta", 10000.0),
                              "mrope_section": _mrope_section(head_dim)},
-            tie_word_embeddings=True, **special),
+            tie_word_embeddings=tie, **special),
         vision_config=dict(
-            depth=spec["vision_depth"], hidden_size=spec["vision_hidden_size"],
-            intermediate_size=2 * spec["vision_hidden_size"], num_heads=spec["vision_num_heads"],
-            out_hidden_size=spec["hidden_size"], fullatt_block_indexes=[spec["vision_depth"] - 1],
+            depth=vision_depth, hidden_size=spec["vision_hidden_size"],
+            intermediate_size=spec.get("vision_intermediate_size", 2 * spec["vision_hidden_size"]),
+            num_heads=spec["vision_num_heads"], out_hidden_size=spec["hidden_size"],
+            fullatt_block_indexes=list(spec.get("fullatt_block_indexes", [vision_depth - 1])),
             patch_size=14, spatial_merge_size=2, temporal_patch_size=2, window_size=112),
         image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
         vision_start_token_id=ids["<|vision_start|>"], vision_end_token_id=ids["<|vision_end|>"],
-        tie_word_embeddings=True, **special,
+        tie_word_embeddings=tie, **special,
     )
     torch.manual_seed(seed)
     model = Qwen2_5_VLForConditionalGeneration(config)
@@ -114,17 +120,20 @@ def build_tiny_internvl(out_dir: str | Path, corpus: Sequence[str], spec: Mappin
     config = InternVLConfig(
         vision_config=dict(hidden_size=spec["vision_hidden_size"], num_hidden_layers=spec["vision_depth"],
                            num_attention_heads=spec["vision_num_heads"],
-                           intermediate_size=2 * spec["vision_hidden_size"], image_size=[tile, tile],
-                           patch_size=[14, 14]),
-        text_config=dict(model_type="qwen2", vocab_size=len(tokenizer), hidden_size=spec["hidden_size"],
+                           intermediate_size=spec.get("vision_intermediate_size", 2 * spec["vision_hidden_size"]),
+                           image_size=[tile, tile], patch_size=[14, 14]),
+        text_config=dict(model_type="qwen2", vocab_size=max(len(tokenizer), spec.get("model_vocab_size", 0)),
+                         hidden_size=spec["hidden_size"],
                          intermediate_size=spec["intermediate_size"], num_hidden_layers=spec["num_hidden_layers"],
                          num_attention_heads=spec["num_attention_heads"],
                          num_key_value_heads=spec["num_key_value_heads"],
-                         max_position_embeddings=spec["max_position_embeddings"], tie_word_embeddings=True,
+                         max_position_embeddings=spec["max_position_embeddings"],
+                         tie_word_embeddings=spec.get("tie_word_embeddings", True),
+                         rope_parameters={"rope_type": "default", "rope_theta": spec.get("rope_theta", 10000.0)},
                          eos_token_id=ids["<|im_end|>"], pad_token_id=ids["<|endoftext|>"],
                          bos_token_id=ids["<|endoftext|>"]),
         image_token_id=ids["<IMG_CONTEXT>"], downsample_ratio=0.5, image_seq_length=(tile // 14) ** 2 // 4,
-        tie_word_embeddings=True)
+        tie_word_embeddings=spec.get("tie_word_embeddings", True))
     torch.manual_seed(seed)
     model = InternVLForConditionalGeneration(config)
     image_processor = GotOcr2ImageProcessorPil(size={"height": tile, "width": tile}, crop_to_patches=True,

@@ -1,0 +1,130 @@
+"""One rollout + one GRPO update on random-weight models with the REAL 3B / 7B / 4B shapes.
+
+Run on a lent GPU (prints a table of time and peak memory per model):
+
+    python tests/gpu/real_shapes.py                       # qwen3b qwen7b internvl4b, bf16 on cuda
+    python tests/gpu/real_shapes.py --models qwen7b --prompts 4 --group 8 --new-tokens 256
+
+``--smoke`` shrinks every width and depth (keeping the real vocabularies) so the same code path runs on
+a CPU in seconds; the test suite runs it that way. Weights are random and the tokenizer is the tiny
+one (real-size embedding tables, so ids beyond it decode to nothing): the figures are about shapes,
+memory and speed, not text. No hub access is needed.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from hydra import compose, initialize_config_dir  # noqa: E402
+
+from mixed_r1.data import load_samples  # noqa: E402
+from mixed_r1.data.synthetic import SyntheticSpec, corpus, generate  # noqa: E402
+from mixed_r1.engine import TorchEngine, seed_everything  # noqa: E402
+from mixed_r1.grpo.step import collect_rollout, grpo_update  # noqa: E402
+from mixed_r1.models import build_adapter  # noqa: E402
+from mixed_r1.models.tiny import TINY_BUILDERS  # noqa: E402
+from mixed_r1.recipe import build_reward  # noqa: E402
+
+QWEN_VISION = dict(vision_depth=32, vision_hidden_size=1280, vision_intermediate_size=3420, vision_num_heads=16,
+                   fullatt_block_indexes=[7, 15, 23, 31], min_pixels=3136, max_pixels=1003520)
+# Shapes of the public config.json files (Qwen2.5-VL-3B/7B-Instruct; InternVL2.5-4B = InternViT-300M + Qwen2.5-3B).
+REAL_SHAPES = {
+    "qwen3b": ("tiny_qwen", dict(QWEN_VISION, hidden_size=2048, intermediate_size=11008, num_hidden_layers=36,
+                                 num_attention_heads=16, num_key_value_heads=2, model_vocab_size=151936,
+                                 rope_theta=1e6, tie_word_embeddings=True, max_position_embeddings=128000)),
+    "qwen7b": ("tiny_qwen", dict(QWEN_VISION, hidden_size=3584, intermediate_size=18944, num_hidden_layers=28,
+                                 num_attention_heads=28, num_key_value_heads=4, model_vocab_size=152064,
+                                 rope_theta=1e6, tie_word_embeddings=False, max_position_embeddings=128000)),
+    "internvl4b": ("tiny_internvl", dict(vision_depth=24, vision_hidden_size=1024, vision_intermediate_size=4096,
+                                         vision_num_heads=16, tile_size=448, max_num_tiles=6, hidden_size=2048,
+                                         intermediate_size=11008, num_hidden_layers=36, num_attention_heads=16,
+                                         num_key_value_heads=2, model_vocab_size=151674, rope_theta=1e6,
+                                         tie_word_embeddings=True, max_position_embeddings=32768)),
+}
+SMOKE = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=1, num_attention_heads=4, num_key_value_heads=2,
+             vision_depth=1, vision_hidden_size=32, vision_intermediate_size=64, vision_num_heads=2,
+             fullatt_block_indexes=[0], tile_size=56, max_pixels=12544)
+
+
+def run_one(name: str, args: argparse.Namespace, work: Path) -> dict[str, float]:
+    tiny_config, shape = REAL_SHAPES[name]
+    spec = {**shape, **(SMOKE if args.smoke else {}), "vocab_size": 512}
+    model_dir = work / name
+    TINY_BUILDERS["internvl" if tiny_config == "tiny_internvl" else "qwen2_5_vl"](model_dir, corpus(), spec, 0)
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose("train", overrides=[
+            f"model={tiny_config}", f"model.path={model_dir}", f"model.dtype={args.dtype}", f"device={args.device}",
+            f"algo.group_size={args.group}", f"algo.max_new_tokens={args.new_tokens}",
+            "data=jsonl", f"data.train_file={work / 'data' / 'train.jsonl'}",
+            f"++model.max_pixels={spec.get('max_pixels', 12544)}", f"++model.max_num_tiles={spec.get('max_num_tiles', 4)}"])
+    seed_everything(0)
+    device = torch.device(args.device)
+    adapter = build_adapter(cfg.model, cfg.prompt, device)
+    policy = adapter.load_model()
+    reference = copy.deepcopy(policy).eval().requires_grad_(False)
+    engine = TorchEngine(policy, lr=cfg.trainer.lr)
+    samples = load_samples(cfg.data.train_file)[: args.prompts]
+    reward_fn = build_reward(cfg, adapter, policy)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+    start = time.perf_counter()
+    rollout = collect_rollout(policy, adapter, reward_fn, samples, cfg.algo)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    rollout_s = time.perf_counter() - start
+    # random weights score every completion alike (zero advantages, zero gradient): a fixed +/-1 pattern
+    # makes the update exercise the whole gradient path
+    rollout.advantages = torch.tensor([1.0, -1.0]).repeat(len(rollout.texts) // 2 + 1)[: len(rollout.texts)]
+    start = time.perf_counter()
+    metrics = grpo_update(policy, reference, adapter, engine, rollout, cfg.algo, args.micro_batch)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    update_s = time.perf_counter() - start
+    tokens = int(rollout.completions.mask.sum())
+    peak = torch.cuda.max_memory_allocated() / 2**30 if device.type == "cuda" else float("nan")
+    result = {"params_b": sum(p.numel() for p in policy.parameters()) / 1e9, "rollout_s": rollout_s,
+              "update_s": update_s, "gen_tok_s": tokens / rollout_s, "peak_gib": peak,
+              "grad_norm": metrics["grad_norm"]}
+    del policy, reference, engine, rollout
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", nargs="+", default=list(REAL_SHAPES), choices=list(REAL_SHAPES))
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--dtype", default=None, help="default: bfloat16 on cuda, float32 on cpu")
+    parser.add_argument("--prompts", type=int, default=2)
+    parser.add_argument("--group", type=int, default=8)
+    parser.add_argument("--new-tokens", type=int, default=128)
+    parser.add_argument("--micro-batch", type=int, default=4, help="sequences per forward/backward")
+    parser.add_argument("--smoke", action="store_true", help="shrunk widths/depths: the code path on a CPU")
+    args = parser.parse_args()
+    args.dtype = args.dtype or ("bfloat16" if args.device.startswith("cuda") else "float32")
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        generate(work / "data", SyntheticSpec(num_samples=max(10, args.prompts), image_size=56 if args.smoke else 448))
+        rows = {name: run_one(name, args, work) for name in args.models}
+    print(f"\n{args.prompts} prompts x {args.group} samples, {args.new_tokens} new tokens, {args.dtype} on {args.device}"
+          f"{' (smoke shapes)' if args.smoke else ''}\n")
+    print("| model | params (B) | rollout s | gen tokens/s | update s | peak GiB | grad norm |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for name, r in rows.items():
+        print(f"| {name} | {r['params_b']:.2f} | {r['rollout_s']:.2f} | {r['gen_tok_s']:.0f} | {r['update_s']:.2f} "
+              f"| {r['peak_gib']:.1f} | {r['grad_norm']:.3g} |")
+
+
+if __name__ == "__main__":
+    main()
