@@ -171,3 +171,26 @@ def test_no_thinking_prompt_drops_the_reasoning_instruction(adapter, samples):
     plain = question_text(mc, OmegaConf.merge(adapter.prompt, {"thinking": False}))
     assert "<think>" in thinking and "<think>" not in plain
     assert mc.problem in plain and "Answer with the option's letter." in plain
+
+
+@pytest.mark.parametrize("size", [(151, 61), (57, 333), (1001, 997), (28, 28)])
+def test_box_frame_round_trips_on_odd_sizes(family_adapter, size):
+    box = [size[0] * 0.13, size[1] * 0.27, size[0] * 0.91, size[1] * 0.66]
+    frame = family_adapter.box_to_model_frame(box, size)
+    assert family_adapter.box_from_model_frame(frame, size) == pytest.approx(box)
+    assert frame != pytest.approx(box) or family_adapter.MODEL_TYPE == "qwen2_5_vl"  # InternVL is always 0-1000
+    assert all(0 <= v for v in frame)
+
+
+def test_saved_image_processor_gives_the_same_pixels(family_adapter, wide_sample, tmp_path):
+    from transformers import AutoImageProcessor
+
+    model = family_adapter.load_model(trainable=False)
+    family_adapter.save(model, str(tmp_path / "ckpt"))
+    reloaded = AutoImageProcessor.from_pretrained(tmp_path / "ckpt")
+    from PIL import Image
+
+    image = Image.open(wide_sample.image).convert("RGB")
+    a = family_adapter.image_processor(images=[image], return_tensors="pt")
+    b = reloaded(images=[image], return_tensors="pt")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

@@ -13,6 +13,32 @@ from tests.conftest import ROOT, compose_train
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "WANDB_MODE": "disabled", "PYTHONPATH": str(ROOT)}
 
 
+def _generates_with_its_own_classes(checkpoint):
+    """A training checkpoint works for tools that know nothing of this project: the family's own
+    tokenizer, image processor and model class, chat template included."""
+    import torch
+    from PIL import Image
+    from transformers import AutoImageProcessor, AutoTokenizer
+
+    model = AutoModelForImageTextToText.from_pretrained(checkpoint)
+    tokenizer = AutoTokenizer.from_pretrained(checkpoint)
+    processor = AutoImageProcessor.from_pretrained(checkpoint)
+    assert tokenizer.chat_template
+    vision = processor(images=[Image.new("RGB", (56, 56), (220, 30, 30))], return_tensors="pt")
+    if model.config.model_type == "qwen2_5_vl":
+        image = "<|vision_start|>" + "<|image_pad|>" * int(vision["image_grid_thw"].prod() // 4) + "<|vision_end|>"
+    else:
+        image = "<img>" + "<IMG_CONTEXT>" * (model.config.image_seq_length * int(vision["num_patches"].sum())) + "</img>"
+    enc = tokenizer([f"<|im_start|>user\n{image}Is the shape red?<|im_end|>\n<|im_start|>assistant\n"],
+                    return_tensors="pt", add_special_tokens=False)
+    extra = {k: v for k, v in vision.items() if k != "num_patches"}
+    if model.config.model_type == "qwen2_5_vl":
+        extra["mm_token_type_ids"] = (enc["input_ids"] == tokenizer.convert_tokens_to_ids("<|image_pad|>")).long()
+    with torch.no_grad():
+        out = model.generate(**enc, **extra, max_new_tokens=5, do_sample=False)
+    assert out.shape[1] > enc["input_ids"].shape[1]
+
+
 def _train(*args, timeout=600):
     return subprocess.run([sys.executable, str(ROOT / "train.py"), *args], cwd=ROOT, env=ENV,
                           capture_output=True, text=True, timeout=timeout)
@@ -38,6 +64,7 @@ def test_short_run_writes_config_metrics_and_loadable_checkpoint(tmp_path):
     assert "GRPO mean reward: first" in proc.stderr + proc.stdout
     model = AutoModelForImageTextToText.from_pretrained(run_dir / "checkpoint")
     assert model.config.model_type == "qwen2_5_vl"
+    _generates_with_its_own_classes(run_dir / "checkpoint")
 
 
 def test_cfg_job_prints_resolved_config():
@@ -137,3 +164,4 @@ def test_grpo_through_train_py_with_tiny_internvl(tmp_path):
     assert [r["phase"] for r in records] == ["sft", "sft", "grpo", "grpo"] and "reward/mean" in records[-1]
     model = AutoModelForImageTextToText.from_pretrained(run_dir / "checkpoint")
     assert model.config.model_type == "internvl"
+    _generates_with_its_own_classes(run_dir / "checkpoint")
