@@ -81,12 +81,14 @@ def test_unknown_key_fails_with_hydra_error_not_a_training_trace():
     assert "Traceback" not in proc.stderr
 
 
-@pytest.mark.parametrize("model,adapter,path", [
-    ("qwen3b", "qwen2_5_vl", "Qwen/Qwen2.5-VL-3B-Instruct"),
-    ("qwen7b", "qwen2_5_vl", "Qwen/Qwen2.5-VL-7B-Instruct"),
-    ("internvl4b", "internvl", "/ckpt/InternVL2_5-4B-hf"),
+@pytest.mark.parametrize("model,adapter,path,model_class", [
+    ("qwen3b", "qwen2_5_vl", "Qwen/Qwen2.5-VL-3B-Instruct", "Qwen2_5_VLForConditionalGeneration"),
+    ("qwen7b", "qwen2_5_vl", "Qwen/Qwen2.5-VL-7B-Instruct", "Qwen2_5_VLForConditionalGeneration"),
+    ("internvl4b", "internvl", "/ckpt/InternVL2_5-4B-hf", "InternVLForConditionalGeneration"),
 ])
-def test_real_model_configs_keep_the_paper_defaults(model, adapter, path):
+def test_real_model_configs_keep_the_paper_defaults(model, adapter, path, model_class):
+    from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
+
     from mixed_r1.models import ADAPTERS
 
     overrides = [f"model={model}", "data=jsonl", "data.train_file=/data/mixed45k.jsonl"]
@@ -97,6 +99,9 @@ def test_real_model_configs_keep_the_paper_defaults(model, adapter, path):
     assert cfg.algo.group_size == 8 and cfg.algo.temperature == 1.0 and cfg.algo.beta == 0.04
     assert cfg.reward.chart.tolerance == 1e-2 and cfg.warmup.steps == 0 and cfg.reward.open_ended == "bmas"
     assert cfg.model.adapter == adapter and adapter in ADAPTERS and cfg.model.path == path
+    # the class from_pretrained will build for this adapter's checkpoints (no download needed)
+    assert MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES[ADAPTERS[adapter].MODEL_TYPE] == model_class
+    assert not ADAPTERS[adapter].trust_remote_code
     assert cfg.model.dtype == "bfloat16" and "tiny" not in cfg.model
     if adapter == "qwen2_5_vl":
         assert cfg.model.min_pixels == 56 * 56 and cfg.model.max_pixels == 1280 * 28 * 28
