@@ -11,3 +11,7 @@ class DataError(UserError):
 
 class ConfigError(UserError):
     """A configuration that cannot run (e.g. a batch larger than the dataset)."""
+
+
+class TrainingDiverged(UserError):
+    """Too many consecutive steps with a non-finite loss or reward."""

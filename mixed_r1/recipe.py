@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import math
 import random
 import time
 from pathlib import Path
@@ -15,6 +16,7 @@ from mixed_r1.data.build import load_train_samples
 from mixed_r1.data.sampler import PromptSampler
 from mixed_r1.data.synthetic import WarmupNoise, corpus, warmup_target
 from mixed_r1.engine import TorchEngine, resolve_device, seed_everything
+from mixed_r1.errors import TrainingDiverged
 from mixed_r1.grpo.step import collect_rollout, grpo_update, rollout_metrics
 from mixed_r1.metrics import MetricsLogger, reward_trend
 from mixed_r1.models import ModelAdapter, build_adapter
@@ -44,10 +46,30 @@ def build_reward(cfg: Any, adapter: ModelAdapter, policy: torch.nn.Module) -> Mi
     )
 
 
-def make_engine(cfg: Any, model: torch.nn.Module, lr: float) -> TorchEngine:
+def make_engine(cfg: Any, model: torch.nn.Module, lr: float, warmup_steps: int = 0) -> TorchEngine:
     trainer = cfg.trainer
     return TorchEngine(model, lr=lr, weight_decay=trainer.weight_decay, betas=tuple(trainer.betas),
-                       grad_clip=trainer.grad_clip)
+                       grad_clip=trainer.grad_clip, warmup_steps=warmup_steps)
+
+
+class BadStepGuard:
+    """Counts consecutive skipped (non-finite) updates and stops the run after ``limit`` in a row."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.in_a_row = limit, 0
+
+    def record(self, grad_norm: float, step: int) -> bool:
+        """True when this step's update was skipped; raises after ``limit`` skips in a row."""
+        if math.isfinite(grad_norm):
+            self.in_a_row = 0
+            return False
+        self.in_a_row += 1
+        log.warning("step %d: non-finite loss or reward, update skipped (%d in a row)", step, self.in_a_row)
+        if self.in_a_row >= self.limit:
+            raise TrainingDiverged(f"{self.in_a_row} steps in a row had a non-finite loss or reward (last: step "
+                                   f"{step}); stopping. Lower trainer.lr or check the data and rewards "
+                                   f"(trainer.max_bad_steps={self.limit}).")
+        return True
 
 
 def run_warmup(cfg: Any, policy: torch.nn.Module, adapter: ModelAdapter, samples: list, logger: MetricsLogger) -> int:
@@ -82,7 +104,8 @@ def run(cfg: Any, run_dir: str | Path) -> dict[str, float]:
 
     # π_ref is the policy as GRPO starts (after any warm-up), frozen.
     reference = copy.deepcopy(policy).eval().requires_grad_(False)
-    engine = make_engine(cfg, policy, cfg.trainer.lr)
+    engine = make_engine(cfg, policy, cfg.trainer.lr, cfg.trainer.lr_warmup_steps)
+    guard = BadStepGuard(cfg.trainer.max_bad_steps)
     reward_fn = build_reward(cfg, adapter, policy)
     sampler = PromptSampler(len(samples), cfg.trainer.prompts_per_step, seed=cfg.seed)
     micro = cfg.trainer.micro_batch_size or cfg.trainer.prompts_per_step * cfg.algo.group_size
@@ -94,7 +117,9 @@ def run(cfg: Any, run_dir: str | Path) -> dict[str, float]:
         rollout = collect_rollout(policy, adapter, reward_fn, batch, cfg.algo)
         metrics = {**rollout_metrics(rollout, cfg.algo.group_size),
                    **grpo_update(policy, reference, adapter, engine, rollout, cfg.algo, micro)}
-        record = {"step": step, "phase": "grpo", **metrics, "step_seconds": time.perf_counter() - start}
+        skipped = guard.record(metrics.get("grad_norm", 0.0), step)
+        record = {"step": step, "phase": "grpo", **metrics, "lr": engine.lr, "skipped": skipped,
+                  "step_seconds": time.perf_counter() - start}
         logger.log(record)
         records.append(record)
     logger.close()

@@ -73,3 +73,15 @@ def test_loss_gradient_pushes_up_positive_advantage_tokens():
     loss.backward()
     assert (lp.grad < 0).all()  # minimising the loss raises log-probs of positively rewarded tokens
     assert lp.grad[0].tolist() == pytest.approx([-1.0, -1.0])  # d/dlp of −ratio·A/2 at ratio 1
+
+
+def test_token_aggregation_weights_long_sequences_more():
+    # per-token loss = −A (ratio 1, no KL): seq 0 has A=1 over 3 tokens, seq 1 has A=−1 over 1 token
+    lp = [[0.0, 0.0, 0.0], [0.0, 0.0, 0.0]]
+    mask = [[1.0, 1.0, 1.0], [1.0, 0.0, 0.0]]
+    seq, _ = _loss(lp, lp, lp, [1.0, -1.0], mask, beta=0.0, aggregation="sequence")
+    tok, _ = _loss(lp, lp, lp, [1.0, -1.0], mask, beta=0.0, aggregation="token")
+    assert seq.item() == pytest.approx((-1.0 + 1.0) / 2)
+    assert tok.item() == pytest.approx((-3.0 + 1.0) / 4)
+    with pytest.raises(ValueError, match="aggregation"):
+        _loss(lp, lp, lp, [1.0, -1.0], mask, aggregation="batch")

@@ -1,6 +1,7 @@
 """One GRPO step end to end on the tiny model: rollout, rewards, advantages, update."""
 import copy
 
+import pytest
 import torch
 
 from mixed_r1.engine import TorchEngine
@@ -34,16 +35,90 @@ def test_one_grpo_step_changes_policy_not_reference(tiny_cfg, adapter, samples):
     assert {"reward/mean", "reward/format", "completion_length", "zero_variance_fraction"} <= m.keys()
 
 
-def test_micro_batching_gives_the_same_gradient(tiny_cfg, adapter, samples):
+def _rollout(tiny_cfg, adapter, samples, **algo_overrides):
     torch.manual_seed(0)
     policy = adapter.load_model()
     reference = copy.deepcopy(policy).eval().requires_grad_(False)
     algo = copy.deepcopy(tiny_cfg.algo)
     algo.max_new_tokens = 10
+    for key, value in algo_overrides.items():
+        setattr(algo, key, value)
     rollout = collect_rollout(policy, adapter, build_reward(tiny_cfg, adapter, policy), samples[:2], algo)
     rollout.advantages = torch.linspace(-1, 1, len(rollout.texts))
+    return policy, reference, algo, rollout
+
+
+@pytest.mark.parametrize("aggregation", ["sequence", "token"])
+def test_micro_batching_gives_the_same_gradient(tiny_cfg, adapter, samples, aggregation):
+    policy, reference, algo, rollout = _rollout(tiny_cfg, adapter, samples, loss_aggregation=aggregation)
     norms = []
     for micro in (16, 3):
         engine = TorchEngine(copy.deepcopy(policy), lr=0.0)
         norms.append(grpo_update(engine.model, reference, adapter, engine, rollout, algo, micro)["grad_norm"])
     assert abs(norms[0] - norms[1]) < 1e-4 * max(1.0, norms[0])
+
+
+def test_several_iterations_per_rollout_make_the_clipped_ratio_real(tiny_cfg, adapter, samples):
+    policy, reference, algo, rollout = _rollout(tiny_cfg, adapter, samples, clip_eps=0.01)
+    once = grpo_update(copy.deepcopy(policy), reference, adapter,
+                       TorchEngine(copy.deepcopy(policy), lr=1e-2), rollout, algo, 8)
+    assert once["clip_fraction"] == 0.0 and once["ratio_mean"] == 1.0
+    algo.num_iterations = 2
+    model = copy.deepcopy(policy)
+    twice = grpo_update(model, reference, adapter, TorchEngine(model, lr=1e-2), rollout, algo, 8)
+    # the second step sees a policy the first step moved: ratios leave [1 − ε, 1 + ε] on some tokens
+    assert twice["clip_fraction"] > 0.0 and twice["ratio_mean"] != 1.0
+
+
+def test_zero_variance_groups_can_be_dropped_from_the_loss(tiny_cfg, adapter, samples):
+    policy, reference, algo, rollout = _rollout(tiny_cfg, adapter, samples, skip_zero_variance_groups=True)
+    G = algo.group_size
+    rollout.rewards.total = torch.tensor([1.0] * G + [0.0, 1.0] * (G // 2))  # group 0: all equal
+    rollout.advantages = torch.cat([torch.zeros(G), torch.linspace(-1, 1, G)])
+    model = copy.deepcopy(policy)
+    kept = grpo_update(model, reference, adapter, TorchEngine(model, lr=0.0), rollout, algo, 100)
+    algo.skip_zero_variance_groups = False
+    model = copy.deepcopy(policy)
+    full = grpo_update(model, reference, adapter, TorchEngine(model, lr=0.0), rollout, algo, 100)
+    # group 0 contributes nothing but its share of the mean: dropping it doubles the loss gradient
+    assert kept["grad_norm"] == pytest.approx(2 * full["grad_norm"], rel=1e-4)
+    rollout.rewards.total = torch.ones(2 * G)
+    algo.skip_zero_variance_groups = True
+    before = [p.clone() for p in model.parameters()]
+    out = grpo_update(model, reference, adapter, TorchEngine(model, lr=1.0), rollout, algo, 100)
+    assert out == {"skipped_all_groups": 1.0}
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
+
+
+def test_non_finite_step_is_skipped_and_repeats_stop_the_run(tiny_cfg, adapter, samples):
+    from mixed_r1.errors import TrainingDiverged
+    from mixed_r1.recipe import BadStepGuard
+
+    policy, reference, algo, rollout = _rollout(tiny_cfg, adapter, samples)
+    rollout.advantages[3] = float("nan")  # a NaN reward upstream makes a NaN advantage
+    model = copy.deepcopy(policy)
+    engine = TorchEngine(model, lr=1.0)
+    before = [p.clone() for p in model.parameters()]
+    out = grpo_update(model, reference, adapter, engine, rollout, algo, 8)
+    assert out["grad_norm"] != out["grad_norm"]  # NaN: reported, not applied
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters())) and engine.updates == 0
+    assert all(p.grad is None for p in model.parameters())
+
+    guard = BadStepGuard(limit=2)
+    assert guard.record(float("nan"), 1) is True and guard.record(0.5, 2) is False  # a good step resets
+    guard.record(float("inf"), 3)
+    with pytest.raises(TrainingDiverged, match="2 steps in a row"):
+        guard.record(float("nan"), 4)
+
+
+def test_lr_warmup_is_linear_then_constant():
+    model = torch.nn.Linear(2, 1)
+    engine = TorchEngine(model, lr=1.0, warmup_steps=4)
+    seen = []
+    for _ in range(6):
+        seen.append(engine.lr)
+        model(torch.ones(1, 2)).sum().backward()
+        engine.step()
+        assert engine.optimizer.param_groups[0]["lr"] == seen[-1]
+    assert seen == [0.25, 0.5, 0.75, 1.0, 1.0, 1.0]
+    assert TorchEngine(model, lr=0.1).lr == 0.1

@@ -27,6 +27,7 @@ def grpo_loss(
     mask: torch.Tensor,
     clip_eps: float = 0.2,
     beta: float = 0.04,
+    aggregation: str = "sequence",
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """GRPO objective (eq. 1) as a loss to minimise.
 
@@ -37,8 +38,10 @@ def grpo_loss(
         kl      = exp(logπref − logπθ) − (logπref − logπθ) − 1          (k3 estimator, ≥ 0)
         ℓ_t     = −(surr − β · kl)
 
-    loss = mean_i [ (1/|o_i|) Σ_t ℓ_t ]: mean over each sequence's tokens, then over sequences.
-    A sequence with no completion token contributes 0.
+    ``aggregation='sequence'`` (the paper's GRPO): loss = mean_i [ (1/|o_i|) Σ_t ℓ_t ], the mean over
+    each sequence's tokens, then over sequences (a sequence with no completion token contributes 0).
+    ``aggregation='token'`` (DAPO): loss = Σ_i Σ_t ℓ_t / Σ_i |o_i|, one mean over all tokens, so long
+    completions weigh more.
     """
     mask = mask.to(logprobs.dtype)
     adv = advantages.to(logprobs.dtype).unsqueeze(1)  # [B, 1]
@@ -49,7 +52,12 @@ def grpo_loss(
     kl = torch.exp(log_ref_ratio) - log_ref_ratio - 1.0  # [B, T]
     per_token = -(surrogate - beta * kl)
     lengths = mask.sum(dim=1).clamp(min=1.0)  # [B]
-    loss = ((per_token * mask).sum(dim=1) / lengths).mean()
+    if aggregation == "sequence":
+        loss = ((per_token * mask).sum(dim=1) / lengths).mean()
+    elif aggregation == "token":
+        loss = (per_token * mask).sum() / mask.sum().clamp(min=1.0)
+    else:
+        raise ValueError(f"loss aggregation must be 'sequence' or 'token', got {aggregation!r}")
 
     with torch.no_grad():
         n_tokens = mask.sum().clamp(min=1.0)

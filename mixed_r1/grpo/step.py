@@ -37,42 +37,65 @@ def collect_rollout(policy: torch.nn.Module, adapter: ModelAdapter, reward_fn: M
     return Rollout(repeated, prompts, completions, texts, rewards, adv)
 
 
+def zero_variance_groups(rewards: torch.Tensor, group_size: int) -> torch.Tensor:
+    """``[P]`` True where all G rewards of a group are equal (its advantages are all 0)."""
+    grouped = rewards.view(-1, group_size)
+    return grouped.max(dim=1).values == grouped.min(dim=1).values
+
+
 def grpo_update(policy: torch.nn.Module, reference: torch.nn.Module, adapter: ModelAdapter,
                 engine: TorchEngine, rollout: Rollout, algo: Any, micro_batch_size: int) -> dict[str, float]:
-    """One optimizer step on the rollout, in micro-batches of sequences (the loss is a mean over
-    sequences, so each micro-batch's loss is weighted by its share of the batch)."""
+    """``algo.num_iterations`` (μ) optimizer steps on one rollout, each in micro-batches of sequences.
+
+    With μ = 1 the rollout policy *is* the current policy, so π_θ_old = π_θ.detach() and the ratio is
+    exactly 1. With μ > 1, π_θ_old's log-probs are taken once before the first step and the clipped
+    ratio is real. Each micro-batch's loss is weighted by its share of the batch (sequences or
+    tokens, as ``algo.loss_aggregation`` averages), so micro-batching does not change the gradient.
+    """
+    G = algo.group_size
+    rows = list(range(len(rollout.samples)))
+    if algo.skip_zero_variance_groups:  # their advantages are 0: they would only add the KL term
+        flat = zero_variance_groups(rollout.rewards.total, G).repeat_interleave(G)
+        rows = [i for i in rows if not flat[i]]
+    if not rows:
+        return {"skipped_all_groups": 1.0}
+    chunks = [rows[i:i + micro_batch_size] for i in range(0, len(rows), micro_batch_size)]
+    mask = rollout.completions.mask
+    total = float(len(rows)) if algo.loss_aggregation == "sequence" else float(mask[rows].sum().clamp(min=1))
+    weights = [(len(c) if algo.loss_aggregation == "sequence" else float(mask[c].sum())) / total for c in chunks]
+    batches = [(rollout.prompts.take(c), rollout.completions.take(c)) for c in chunks]
+
+    with torch.no_grad():  # fixed for all μ iterations
+        policy.eval()
+        ref_logprobs = [adapter.completion_logprobs(reference, p, c, algo.temperature) for p, c in batches]
+        old_logprobs = ([adapter.completion_logprobs(policy, p, c, algo.temperature) for p, c in batches]
+                        if algo.num_iterations > 1 else None)
     policy.train()
-    total = len(rollout.samples)
     sums: dict[str, float] = {}
-    for start in range(0, total, micro_batch_size):
-        rows = slice(start, min(start + micro_batch_size, total))
-        prompts = rollout.prompts.select(rows)
-        completions = rollout.completions.select(rows)
-        with torch.no_grad():
-            ref_logprobs = adapter.completion_logprobs(reference, prompts, completions, algo.temperature)  # [b, Tc]
-        logprobs = adapter.completion_logprobs(policy, prompts, completions, algo.temperature)  # [b, Tc]
-        old_logprobs = logprobs.detach()  # one update per rollout: π_θ_old = π_θ, the ratio is 1
-        loss, metrics = grpo_loss(logprobs, old_logprobs, ref_logprobs, rollout.advantages[rows],
-                                  completions.mask, clip_eps=algo.clip_eps, beta=algo.beta)
-        weight = (rows.stop - rows.start) / total
-        engine.backward(loss * weight)
-        for key, value in {"loss": loss.item(), **metrics}.items():
-            sums[key] = sums.get(key, 0.0) + value * weight
-    sums["grad_norm"] = engine.step()
+    for _ in range(algo.num_iterations):
+        for k, ((prompts, completions), weight) in enumerate(zip(batches, weights)):
+            logprobs = adapter.completion_logprobs(policy, prompts, completions, algo.temperature)  # [b, Tc]
+            old = old_logprobs[k] if old_logprobs is not None else logprobs.detach()
+            loss, metrics = grpo_loss(logprobs, old, ref_logprobs[k], rollout.advantages[chunks[k]],
+                                      completions.mask, clip_eps=algo.clip_eps, beta=algo.beta,
+                                      aggregation=algo.loss_aggregation)
+            engine.backward(loss * weight)
+            for key, value in {"loss": loss.item(), **metrics}.items():
+                sums[key] = sums.get(key, 0.0) + value * weight / algo.num_iterations
+        sums["grad_norm"] = sums.get("grad_norm", 0.0) + engine.step() / algo.num_iterations
     return sums
 
 
 def rollout_metrics(rollout: Rollout, group_size: int) -> dict[str, float]:
     r = rollout.rewards
     lengths = rollout.completions.mask.sum(dim=1).float()
-    grouped = r.total.view(-1, group_size)
     return {
         "reward/mean": float(r.total.mean()),
         "reward/std": float(r.total.std()) if r.total.numel() > 1 else 0.0,
         "reward/format": float(r.format.mean()),
         **per_type_means(r.total, r.types, "reward"),
         **per_type_means(r.accuracy, r.types, "accuracy"),
-        "zero_variance_fraction": float((grouped.max(dim=1).values == grouped.min(dim=1).values).float().mean()),
+        "zero_variance_fraction": float(zero_variance_groups(r.total, group_size).float().mean()),
         "completion_length": float(lengths.mean()),
         "completion_length_max": float(lengths.max()),
     }

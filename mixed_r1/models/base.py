@@ -52,18 +52,24 @@ class PromptBatch:
             row_inputs={k: v.repeat_interleave(times, dim=0) for k, v in self.row_inputs.items()},
         )
 
-    def select(self, rows: slice) -> "PromptBatch":
-        """A contiguous slice of rows with their images (the micro-batches of a step)."""
-        start, stop, _ = rows.indices(len(self))
+    def take(self, indices: Sequence[int]) -> "PromptBatch":
+        """The given rows with their images (micro-batches, or a subset of the rollout)."""
         offsets = [0]
         for n in self.patches_per_row:
             offsets.append(offsets[-1] + n)
+        index = torch.tensor(list(indices), dtype=torch.long, device=self.input_ids.device)
+        patch_index = torch.tensor([p for i in indices for p in range(offsets[i], offsets[i + 1])],
+                                   dtype=torch.long, device=self.pixel_values.device)
         return PromptBatch(
-            input_ids=self.input_ids[start:stop], attention_mask=self.attention_mask[start:stop],
-            pixel_values=self.pixel_values[offsets[start]:offsets[stop]],
-            patches_per_row=self.patches_per_row[start:stop],
-            row_inputs={k: v[start:stop] for k, v in self.row_inputs.items()},
+            input_ids=self.input_ids[index], attention_mask=self.attention_mask[index],
+            pixel_values=self.pixel_values[patch_index],
+            patches_per_row=[self.patches_per_row[i] for i in indices],
+            row_inputs={k: v[index] for k, v in self.row_inputs.items()},
         )
+
+    def select(self, rows: slice) -> "PromptBatch":
+        """A contiguous slice of rows with their images."""
+        return self.take(range(*rows.indices(len(self))))
 
 
 @dataclass
@@ -72,6 +78,10 @@ class Completions:
 
     ids: torch.Tensor  # [B, Tc]
     mask: torch.Tensor  # [B, Tc] 1 for completion tokens (stop token included)
+
+    def take(self, indices: Sequence[int]) -> "Completions":
+        index = torch.tensor(list(indices), dtype=torch.long, device=self.ids.device)
+        return Completions(self.ids[index], self.mask[index])
 
     def select(self, rows: slice) -> "Completions":
         return Completions(self.ids[rows], self.mask[rows])
