@@ -22,7 +22,7 @@ def main(cfg: DictConfig) -> float:
         summary = run(cfg, HydraConfig.get().runtime.output_dir)
     except UserError as err:  # bad data or config: the message says what to fix; a trace would only hide it
         sys.exit(f"error: {err}")
-    return summary["reward_last"]
+    return summary.get("reward_last", float("nan"))
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ import math
 import random
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
@@ -72,20 +72,37 @@ class BadStepGuard:
         return True
 
 
+def answer_target(sample: Any, adapter: ModelAdapter) -> str:
+    """The SFT baseline's target: the bare answer, in the form the model emits (boxes in its frame)."""
+    if isinstance(sample.answer, list):
+        return adapter.box_to_text(sample.answer, sample.image_size)
+    return str(sample.answer)
+
+
+def run_sft(cfg: Any, policy: torch.nn.Module, adapter: ModelAdapter, samples: list, logger: MetricsLogger,
+            targets: Callable[[list], list[str]], steps: int, lr: float, batch_size: int, seed: int,
+            first_step: int = 1) -> int:
+    """Supervised steps on ``targets(batch)``; returns the last step number. Both the demo's warm-up
+    and the SFT baseline run here."""
+    engine = make_engine(cfg, policy, lr)
+    sampler = PromptSampler(len(samples), batch_size, seed=seed)
+    step = first_step - 1
+    for step in range(first_step, first_step + steps):
+        start = time.perf_counter()
+        batch = [samples[i] for i in sampler.next_batch()]
+        metrics = sft_step(policy, adapter, engine, batch, targets(batch))
+        logger.log({"step": step, "phase": "sft", **metrics, "step_seconds": time.perf_counter() - start})
+    return step
+
+
 def run_warmup(cfg: Any, policy: torch.nn.Module, adapter: ModelAdapter, samples: list, logger: MetricsLogger) -> int:
     """Supervised warm-up on noisy synthetic targets so a random model emits the format (demo only)."""
     warm = cfg.warmup
-    engine = make_engine(cfg, policy, warm.lr)
-    sampler = PromptSampler(len(samples), warm.batch_size, seed=cfg.seed + 1)
     rng = random.Random(cfg.seed + 2)
     noise = WarmupNoise(warm.fake_scene_prob, warm.broken_format_prob)
-    for step in range(1, warm.steps + 1):
-        start = time.perf_counter()
-        batch = [samples[i] for i in sampler.next_batch()]
-        targets = [warmup_target(s, rng, noise, adapter.box_to_text) for s in batch]
-        metrics = sft_step(policy, adapter, engine, batch, targets)
-        logger.log({"step": step, "phase": "sft", **metrics, "step_seconds": time.perf_counter() - start})
-    return warm.steps
+    return run_sft(cfg, policy, adapter, samples, logger,
+                   targets=lambda batch: [warmup_target(s, rng, noise, adapter.box_to_text) for s in batch],
+                   steps=warm.steps, lr=warm.lr, batch_size=warm.batch_size, seed=cfg.seed + 1)
 
 
 def run(cfg: Any, run_dir: str | Path) -> dict[str, float]:
@@ -100,6 +117,13 @@ def run(cfg: Any, run_dir: str | Path) -> dict[str, float]:
     adapter = build_adapter(cfg.model, cfg.prompt, device, tiny_corpus=lambda: tiny_corpus(cfg), seed=cfg.seed)
     policy = adapter.load_model()
     logger = MetricsLogger(run_dir)
+    if cfg.algo.name == "sft":  # Table 1's "+SFT baseline": the same data, model and engine
+        run_sft(cfg, policy, adapter, samples, logger, targets=lambda b: [answer_target(s, adapter) for s in b],
+                steps=cfg.trainer.max_steps, lr=cfg.trainer.lr, batch_size=cfg.trainer.prompts_per_step,
+                seed=cfg.seed)
+        logger.close()
+        adapter.save(policy, str(run_dir / "checkpoint"))
+        return {}
     step = run_warmup(cfg, policy, adapter, samples, logger) if cfg.warmup.steps > 0 else 0
 
     # π_ref is the policy as GRPO starts (after any warm-up), frozen.

@@ -170,3 +170,30 @@ def test_grpo_through_train_py_with_tiny_internvl(tmp_path):
     model = AutoModelForImageTextToText.from_pretrained(run_dir / "checkpoint")
     assert model.config.model_type == "internvl"
     _generates_with_its_own_classes(run_dir / "checkpoint")
+
+
+@pytest.mark.slow
+def test_sft_baseline_loss_decreases_and_writes_a_checkpoint(tmp_path):
+    run_dir = tmp_path / "sft"
+    proc = _train(f"hydra.run.dir={run_dir}", "algo=sft", "trainer.max_steps=40", "trainer.lr=1e-3",
+                  "trainer.prompts_per_step=8", "data.synthetic.num_samples=64")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert len(records) == 40 and {r["phase"] for r in records} == {"sft"}  # no warm-up, no GRPO
+    losses = [r["loss"] for r in records]
+    assert sum(losses[-5:]) / 5 < 0.5 * sum(losses[:5]) / 5
+    assert (run_dir / "checkpoint" / "config.json").is_file()
+    resolved = yaml.safe_load((run_dir / ".hydra" / "config.yaml").read_text())
+    assert resolved["prompt"]["thinking"] is False
+
+
+def test_sft_targets_are_bare_answers_in_the_model_frame(adapter, samples):
+    from mixed_r1.recipe import answer_target
+
+    for s in samples:
+        target = answer_target(s, adapter)
+        assert "<think>" not in target
+        if s.type == "grounding":
+            assert target == adapter.box_to_text(s.answer, s.image_size)
+        else:
+            assert target == s.answer
