@@ -13,9 +13,18 @@ _CONSOLE_KEYS = ("loss", "reward/mean", "reward/format", "kl", "completion_lengt
 
 
 class MetricsLogger:
-    def __init__(self, run_dir: str | Path) -> None:
+    """Appends to ``metrics.jsonl``; ``resume_after=N`` first drops lines of steps after N (they are
+    redone by the resumed run)."""
+
+    def __init__(self, run_dir: str | Path, resume_after: int | None = None) -> None:
         self.path = Path(run_dir) / "metrics.jsonl"
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        if resume_after is not None and self.path.is_file():
+            kept = [r for r in read_metrics(self.path) if r.get("step", 0) <= resume_after]
+            self.path.write_text("".join(json.dumps(r) + "\n" for r in kept), encoding="utf-8")
+        elif self.path.is_file():  # a fresh (not resumed) run in an old folder starts a fresh log
+            log.warning("%s exists and this run does not resume: starting it anew", self.path)
+            self.path.unlink()
         self._file = self.path.open("a", encoding="utf-8")
 
     def log(self, record: dict[str, Any]) -> None:

@@ -12,13 +12,14 @@ from typing import Any, Callable
 
 import torch
 
+from mixed_r1.checkpoint import find_resume_checkpoint, load_state, save_checkpoint, set_rng_states
 from mixed_r1.data.build import load_train_samples
 from mixed_r1.data.sampler import PromptSampler
 from mixed_r1.data.synthetic import WarmupNoise, corpus, warmup_target
 from mixed_r1.engine import TorchEngine, resolve_device, seed_everything
 from mixed_r1.errors import TrainingDiverged
 from mixed_r1.grpo.step import collect_rollout, grpo_update, rollout_metrics
-from mixed_r1.metrics import MetricsLogger, reward_trend
+from mixed_r1.metrics import MetricsLogger, read_metrics, reward_trend
 from mixed_r1.models import ModelAdapter, build_adapter
 from mixed_r1.rewards.mixed import MixedReward
 from mixed_r1.rewards.open_ended import build_open_ended
@@ -115,8 +116,10 @@ def run(cfg: Any, run_dir: str | Path) -> dict[str, float]:
 
     samples = load_train_samples(cfg.data)
     adapter = build_adapter(cfg.model, cfg.prompt, device, tiny_corpus=lambda: tiny_corpus(cfg), seed=cfg.seed)
-    policy = adapter.load_model()
-    logger = MetricsLogger(run_dir)
+    checkpoint = find_resume_checkpoint(cfg.resume, run_dir / "checkpoints")
+    state = load_state(checkpoint) if checkpoint else None
+    policy = adapter.load_model(path=str(checkpoint / "policy") if checkpoint else None)
+    logger = MetricsLogger(run_dir, resume_after=state["step"] if state else None)
     if cfg.algo.name == "sft":  # Table 1's "+SFT baseline": the same data, model and engine
         run_sft(cfg, policy, adapter, samples, logger, targets=lambda b: [answer_target(s, adapter) for s in b],
                 steps=cfg.trainer.max_steps, lr=cfg.trainer.lr, batch_size=cfg.trainer.prompts_per_step,
@@ -124,18 +127,27 @@ def run(cfg: Any, run_dir: str | Path) -> dict[str, float]:
         logger.close()
         adapter.save(policy, str(run_dir / "checkpoint"))
         return {}
-    step = run_warmup(cfg, policy, adapter, samples, logger) if cfg.warmup.steps > 0 else 0
-
-    # π_ref is the policy as GRPO starts (after any warm-up), frozen.
-    reference = copy.deepcopy(policy).eval().requires_grad_(False)
     engine = make_engine(cfg, policy, cfg.trainer.lr, cfg.trainer.lr_warmup_steps)
+    sampler = PromptSampler(len(samples), cfg.trainer.prompts_per_step, seed=cfg.seed)
+    if state:  # continue the same run: weights, optimizer, data position and RNG as they were
+        reference = adapter.load_model(trainable=False, path=str(checkpoint / "reference"))
+        engine.optimizer.load_state_dict(state["optimizer"])
+        engine.updates = state["updates"]
+        sampler.load_state_dict(state["sampler"])
+        set_rng_states(state["rng"])
+        step, grpo_step = state["step"], state["grpo_step"]
+        records = [r for r in read_metrics(logger.path) if r.get("phase") == "grpo"]
+        log.info("resumed from %s (step %d)", checkpoint, step)
+    else:
+        step = run_warmup(cfg, policy, adapter, samples, logger) if cfg.warmup.steps > 0 else 0
+        # π_ref is the policy as GRPO starts (after any warm-up), frozen.
+        reference = copy.deepcopy(policy).eval().requires_grad_(False)
+        grpo_step, records = 0, []
     guard = BadStepGuard(cfg.trainer.max_bad_steps)
     reward_fn = build_reward(cfg, adapter, policy)
-    sampler = PromptSampler(len(samples), cfg.trainer.prompts_per_step, seed=cfg.seed)
     micro = cfg.trainer.micro_batch_size or cfg.trainer.prompts_per_step * cfg.algo.group_size
-    records = []
-    for _ in range(cfg.trainer.max_steps):
-        step += 1
+    while grpo_step < cfg.trainer.max_steps:
+        step, grpo_step = step + 1, grpo_step + 1
         start = time.perf_counter()
         batch = [samples[i] for i in sampler.next_batch()]
         rollout = collect_rollout(policy, adapter, reward_fn, batch, cfg.algo)
@@ -146,6 +158,9 @@ def run(cfg: Any, run_dir: str | Path) -> dict[str, float]:
                   "step_seconds": time.perf_counter() - start}
         logger.log(record)
         records.append(record)
+        if cfg.trainer.save_every and grpo_step % cfg.trainer.save_every == 0:
+            save_checkpoint(run_dir / "checkpoints", step, grpo_step, adapter, policy, reference, engine, sampler,
+                            cfg.trainer.keep_last)
     logger.close()
 
     adapter.save(policy, str(run_dir / "checkpoint"))

@@ -197,3 +197,30 @@ def test_sft_targets_are_bare_answers_in_the_model_frame(adapter, samples):
             assert target == adapter.box_to_text(s.answer, s.image_size)
         else:
             assert target == s.answer
+
+
+@pytest.mark.slow
+def test_a_killed_and_resumed_run_reaches_the_same_weights(tmp_path):
+    import torch
+    from safetensors.torch import load_file
+
+    common = ["seed=3", "warmup.steps=2", "warmup.batch_size=4", "trainer.prompts_per_step=2", "algo.group_size=4",
+              "algo.max_new_tokens=10", "data.synthetic.num_samples=20", "trainer.save_every=4", "trainer.keep_last=1"]
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    proc = _train(f"hydra.run.dir={straight}", "trainer.max_steps=6", *common)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    # the killed run: a checkpoint after GRPO step 4, then step 5 ran and was logged before the kill
+    proc = _train(f"hydra.run.dir={resumed}", "trainer.max_steps=5", *common)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    proc = _train(f"hydra.run.dir={resumed}", "trainer.max_steps=6", "resume=auto", *common)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = proc.stdout + proc.stderr
+    assert "resumed from" in out and "step_00000006" in out  # 2 warm-up + 4 GRPO steps
+
+    a = load_file(straight / "checkpoint" / "model.safetensors")
+    b = load_file(resumed / "checkpoint" / "model.safetensors")
+    assert a.keys() == b.keys() and all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+    lines = lambda d: [{k: v for k, v in json.loads(x).items() if k != "step_seconds"}  # noqa: E731
+                       for x in (d / "metrics.jsonl").read_text().splitlines()]
+    assert lines(straight) == lines(resumed) and [r["step"] for r in lines(resumed)] == list(range(1, 9))
+    assert [p.name for p in (straight / "checkpoints").iterdir()] == ["step_00000006"]

@@ -35,6 +35,13 @@ class PromptSampler:
         self.cursor += self.batch_size
         return batch
 
+    def state_dict(self) -> dict[str, int]:
+        return {"epoch": self.epoch, "cursor": self.cursor}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.epoch, self.cursor = state["epoch"], state["cursor"]
+        self._order = self._permutation()
+
     def __iter__(self) -> Iterator[list[int]]:
         while True:
             yield self.next_batch()

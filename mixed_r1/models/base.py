@@ -175,12 +175,13 @@ class ModelAdapter(ABC):
             row_inputs={k: v.to(self.device) for k, v in self.prompt_row_inputs(vision, enc["input_ids"]).items()},
         )
 
-    def load_model(self, trainable: bool = True) -> torch.nn.Module:
-        """The policy (or a frozen reference copy) through ``from_pretrained`` from ``model.path``."""
+    def load_model(self, trainable: bool = True, path: str | None = None) -> torch.nn.Module:
+        """The policy (or a frozen reference copy) through ``from_pretrained`` from ``model.path``
+        (or ``path``, e.g. a resumed checkpoint's export)."""
         from transformers import AutoModelForImageTextToText
 
         model = AutoModelForImageTextToText.from_pretrained(
-            self.cfg.path, dtype=self.dtype, attn_implementation=self.cfg.attn_implementation,
+            path or self.cfg.path, dtype=self.dtype, attn_implementation=self.cfg.attn_implementation,
             trust_remote_code=self.trust_remote_code)
         model.to(self.device)
         if not trainable:
