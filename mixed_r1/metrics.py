@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import uuid
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -13,11 +14,15 @@ _CONSOLE_KEYS = ("loss", "reward/mean", "reward/format", "kl", "completion_lengt
 
 
 class MetricsLogger:
-    """Appends to ``metrics.jsonl``; ``resume_after=N`` first drops lines of steps after N (they are
-    redone by the resumed run)."""
+    """Appends to ``metrics.jsonl`` (always) and to wandb (``logger=wandb``); ``resume_after=N`` first
+    drops lines of steps after N (they are redone by the resumed run) and continues the wandb run."""
 
-    def __init__(self, run_dir: str | Path, resume_after: int | None = None) -> None:
-        self.path = Path(run_dir) / "metrics.jsonl"
+    def __init__(self, run_dir: str | Path, resume_after: int | None = None, logger_cfg: Any = None,
+                 config: dict[str, Any] | None = None) -> None:
+        self.run_dir = Path(run_dir)
+        self.path = self.run_dir / "metrics.jsonl"
+        self.completions_path = self.run_dir / "completions.jsonl"
+        self.wandb = _start_wandb(self.run_dir, logger_cfg, config) if logger_cfg and logger_cfg.name == "wandb" else None
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if resume_after is not None and self.path.is_file():
             kept = [r for r in read_metrics(self.path) if r.get("step", 0) <= resume_after]
@@ -30,11 +35,42 @@ class MetricsLogger:
     def log(self, record: dict[str, Any]) -> None:
         self._file.write(json.dumps(record) + "\n")
         self._file.flush()
+        if self.wandb is not None:
+            self.wandb.log({k: v for k, v in record.items() if isinstance(v, (int, float)) and k != "step"},
+                           step=record["step"])
         shown = " ".join(f"{k}={record[k]:.4g}" for k in _CONSOLE_KEYS if k in record)
         log.info("[%s %d] %s", record.get("phase", "?"), record.get("step", -1), shown)
 
+    def log_completions(self, step: int, rows: list[dict[str, Any]]) -> None:
+        """A few prompts with their image, completions, rewards and advantages: JSONL, and a wandb Table."""
+        with self.completions_path.open("a", encoding="utf-8") as handle:
+            for row in rows:
+                handle.write(json.dumps({"step": step, **row}) + "\n")
+        if self.wandb is not None:
+            import wandb
+
+            columns = ["id", "image", "problem", "answer", "completion", "reward", "advantage"]
+            table = wandb.Table(columns=columns)
+            for row in rows:
+                table.add_data(row["id"], wandb.Image(row["image"]), row["problem"], str(row["answer"]),
+                               row["completion"], row["reward"], row["advantage"])
+            self.wandb.log({"completions": table}, step=step)
+
     def close(self) -> None:
         self._file.close()
+        if self.wandb is not None:
+            self.wandb.finish()
+
+
+def _start_wandb(run_dir: Path, logger_cfg: Any, config: dict[str, Any] | None) -> Any:
+    """One wandb run per run folder: its id is kept there so a resumed run continues it."""
+    import wandb  # imported only with logger=wandb
+
+    id_file = run_dir / "wandb_run_id"
+    run_id = id_file.read_text().strip() if id_file.is_file() else uuid.uuid4().hex[:12]
+    id_file.write_text(run_id)
+    return wandb.init(project=logger_cfg.project, entity=logger_cfg.entity, mode=logger_cfg.mode, dir=str(run_dir),
+                      id=run_id, resume="allow", config=config, name=run_dir.name)
 
 
 def read_metrics(path: str | Path) -> list[dict[str, Any]]:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import torch
+from omegaconf import OmegaConf
 
 from mixed_r1.checkpoint import find_resume_checkpoint, load_state, save_checkpoint, set_rng_states
 from mixed_r1.data.build import load_train_samples
@@ -51,6 +52,17 @@ def make_engine(cfg: Any, model: torch.nn.Module, lr: float, warmup_steps: int =
     trainer = cfg.trainer
     return TorchEngine(model, lr=lr, weight_decay=trainer.weight_decay, betas=tuple(trainer.betas),
                        grad_clip=trainer.grad_clip, warmup_steps=warmup_steps)
+
+
+def completion_rows(rollout: Any, group_size: int, prompts: int) -> list[dict[str, Any]]:
+    """The first ``prompts`` groups of a rollout as rows: image, question, completion, reward, advantage."""
+    rows = []
+    for i in range(min(len(rollout.samples), prompts * group_size)):
+        sample = rollout.samples[i]
+        rows.append({"id": sample.id, "type": sample.type, "image": sample.image, "problem": sample.problem,
+                     "answer": sample.answer, "completion": rollout.texts[i],
+                     "reward": float(rollout.rewards.total[i]), "advantage": float(rollout.advantages[i])})
+    return rows
 
 
 class BadStepGuard:
@@ -119,7 +131,8 @@ def run(cfg: Any, run_dir: str | Path) -> dict[str, float]:
     checkpoint = find_resume_checkpoint(cfg.resume, run_dir / "checkpoints")
     state = load_state(checkpoint) if checkpoint else None
     policy = adapter.load_model(path=str(checkpoint / "policy") if checkpoint else None)
-    logger = MetricsLogger(run_dir, resume_after=state["step"] if state else None)
+    logger = MetricsLogger(run_dir, resume_after=state["step"] if state else None, logger_cfg=cfg.logger,
+                           config=OmegaConf.to_container(cfg, resolve=True))
     if cfg.algo.name == "sft":  # Table 1's "+SFT baseline": the same data, model and engine
         run_sft(cfg, policy, adapter, samples, logger, targets=lambda b: [answer_target(s, adapter) for s in b],
                 steps=cfg.trainer.max_steps, lr=cfg.trainer.lr, batch_size=cfg.trainer.prompts_per_step,
@@ -149,6 +162,8 @@ def run(cfg: Any, run_dir: str | Path) -> dict[str, float]:
     while grpo_step < cfg.trainer.max_steps:
         step, grpo_step = step + 1, grpo_step + 1
         start = time.perf_counter()
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats()
         batch = [samples[i] for i in sampler.next_batch()]
         rollout = collect_rollout(policy, adapter, reward_fn, batch, cfg.algo)
         metrics = {**rollout_metrics(rollout, cfg.algo.group_size),
@@ -156,8 +171,13 @@ def run(cfg: Any, run_dir: str | Path) -> dict[str, float]:
         skipped = guard.record(metrics.get("grad_norm", 0.0), step)
         record = {"step": step, "phase": "grpo", **metrics, "lr": engine.lr, "skipped": skipped,
                   "step_seconds": time.perf_counter() - start}
+        if device.type == "cuda":
+            record["memory/peak_gib"] = torch.cuda.max_memory_allocated() / 2**30
         logger.log(record)
         records.append(record)
+        if cfg.trainer.log_completions_every and grpo_step % cfg.trainer.log_completions_every == 0:
+            logger.log_completions(step, completion_rows(rollout, cfg.algo.group_size,
+                                                         cfg.trainer.log_completions_prompts))
         if cfg.trainer.save_every and grpo_step % cfg.trainer.save_every == 0:
             save_checkpoint(run_dir / "checkpoints", step, grpo_step, adapter, policy, reference, engine, sampler,
                             cfg.trainer.keep_last)

@@ -194,3 +194,18 @@ def test_saved_image_processor_gives_the_same_pixels(family_adapter, wide_sample
     a = family_adapter.image_processor(images=[image], return_tensors="pt")
     b = reloaded(images=[image], return_tensors="pt")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_entropy_matches_the_full_softmax(family_adapter, samples):
+    adapter = family_adapter
+    torch.manual_seed(4)
+    model = adapter.load_model(trainable=False)
+    batch = adapter.prompt_batch(samples[:2])
+    comps = adapter.generate(model, batch, temperature=1.0, max_new_tokens=6)
+    logprobs, entropy = adapter.completion_logprobs(model, batch, comps, return_entropy=True)
+    full = model(**{**batch.model_inputs(), **adapter.completion_row_inputs(batch, comps),
+                    "input_ids": torch.cat([batch.input_ids, comps.ids], 1),
+                    "attention_mask": torch.cat([batch.attention_mask, comps.mask], 1)}).logits
+    logp = torch.log_softmax(full[:, batch.input_ids.shape[1] - 1:-1].float(), -1)  # [B, Tc, V]
+    assert torch.allclose(entropy, -(logp.exp() * logp).sum(-1), atol=1e-4)
+    assert torch.allclose(logprobs, logp.gather(-1, comps.ids.unsqueeze(-1)).squeeze(-1), atol=1e-5)

@@ -39,8 +39,14 @@ def _generates_with_its_own_classes(checkpoint):
     assert out.shape[1] > enc["input_ids"].shape[1]
 
 
-def _train(*args, timeout=600):
-    return subprocess.run([sys.executable, str(ROOT / "train.py"), *args], cwd=ROOT, env=ENV,
+def _without_timings(record: dict) -> dict:
+    """A metrics record without wall-clock values (the only part of a run that may differ)."""
+    return {k: v for k, v in record.items()
+            if k != "step_seconds" and not k.startswith(("time/", "tokens_per_second/"))}
+
+
+def _train(*args, timeout=600, env=None):
+    return subprocess.run([sys.executable, str(ROOT / "train.py"), *args], cwd=ROOT, env={**ENV, **(env or {})},
                           capture_output=True, text=True, timeout=timeout)
 
 
@@ -48,8 +54,9 @@ def _train(*args, timeout=600):
 def test_short_run_writes_config_metrics_and_loadable_checkpoint(tmp_path):
     run_dir = tmp_path / "run"
     proc = _train(f"hydra.run.dir={run_dir}", "seed=5", "warmup.steps=3", "warmup.batch_size=4", "trainer.max_steps=3",
+                  "trainer.log_completions_every=2", "logger=wandb", "logger.mode=offline",
                   "trainer.prompts_per_step=2", "algo.group_size=4", "algo.max_new_tokens=12",
-                  "data.synthetic.num_samples=20")
+                  "data.synthetic.num_samples=20", env={"WANDB_MODE": "offline"})
     assert proc.returncode == 0, proc.stderr[-3000:]
     resolved = yaml.safe_load((run_dir / ".hydra" / "config.yaml").read_text())
     assert resolved["seed"] == 5 and resolved["algo"]["group_size"] == 4
@@ -57,8 +64,17 @@ def test_short_run_writes_config_metrics_and_loadable_checkpoint(tmp_path):
     assert [r["phase"] for r in records] == ["sft"] * 3 + ["grpo"] * 3
     assert [r["step"] for r in records] == list(range(1, 7))
     grpo = records[-1]
-    for key in ("reward/mean", "reward/format", "kl", "loss", "completion_length", "step_seconds"):
-        assert key in grpo
+    for key in ("reward/mean", "reward/format", "kl", "loss", "completion_length", "step_seconds", "entropy",
+                "clip_fraction", "advantage/std", "zero_variance_fraction", "completion_length_max", "time/rollout",
+                "time/reward", "time/reference", "time/update", "tokens_per_second/rollout",
+                "tokens_per_second/train", "lr", "accuracy/"):
+        assert any(k.startswith(key) for k in grpo), key
+    assert grpo["entropy"] > 0
+    # a table of completions at GRPO step 2 (global step 5): 2 prompts x 4 samples
+    rows = [json.loads(line) for line in (run_dir / "completions.jsonl").read_text().splitlines()]
+    assert len(rows) == 8 and {r["step"] for r in rows} == {5}
+    assert {"image", "problem", "completion", "reward", "advantage"} <= rows[0].keys()
+    assert list((run_dir / "wandb").glob("offline-run-*")), "logger=wandb in offline mode writes a local run"
     assert any(key.startswith("reward/") and key.split("/")[1] in
                ("yes_no", "multiple_choice", "chart", "grounding", "open_ended") for key in grpo)
     assert "GRPO mean reward: first" in proc.stderr + proc.stdout
@@ -126,7 +142,7 @@ def test_same_seed_reproduces_the_run_and_another_seed_does_not(tmp_path):
         proc = _train(f"hydra.run.dir={tmp_path / name}", f"seed={seed}", *short)
         assert proc.returncode == 0, proc.stderr[-3000:]
         lines = (tmp_path / name / "metrics.jsonl").read_text().splitlines()
-        return [{k: v for k, v in json.loads(line).items() if k != "step_seconds"} for line in lines]
+        return [_without_timings(json.loads(line)) for line in lines]
 
     first = metrics("a", 4)
     assert metrics("b", 4) == first
@@ -220,7 +236,7 @@ def test_a_killed_and_resumed_run_reaches_the_same_weights(tmp_path):
     a = load_file(straight / "checkpoint" / "model.safetensors")
     b = load_file(resumed / "checkpoint" / "model.safetensors")
     assert a.keys() == b.keys() and all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
-    lines = lambda d: [{k: v for k, v in json.loads(x).items() if k != "step_seconds"}  # noqa: E731
+    lines = lambda d: [_without_timings(json.loads(x))  # noqa: E731
                        for x in (d / "metrics.jsonl").read_text().splitlines()]
     assert lines(straight) == lines(resumed) and [r["step"] for r in lines(resumed)] == list(range(1, 9))
     assert [p.name for p in (straight / "checkpoints").iterdir()] == ["step_00000006"]

@@ -2,6 +2,7 @@
 the mixed reward, normalise rewards within each group, and take one clipped, KL-regularised step."""
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -22,19 +23,23 @@ class Rollout:
     texts: list[str]  # [P*G]
     rewards: RewardOutput  # [P*G]
     advantages: torch.Tensor  # [P*G]
+    seconds: dict[str, float]  # time of generation and of reward scoring
 
 
 def collect_rollout(policy: torch.nn.Module, adapter: ModelAdapter, reward_fn: MixedReward,
                     samples: Sequence[Sample], algo: Any) -> Rollout:
     G = algo.group_size
+    start = time.perf_counter()
     prompts = adapter.prompt_batch(samples).repeat(G)  # [P*G, Lp]: each prompt G times, consecutively
     policy.eval()  # sampling from π_θ_old: no dropout
     completions = adapter.generate(policy, prompts, algo.temperature, algo.max_new_tokens)  # [P*G, Tc]
+    generated = time.perf_counter()
     repeated = [s for s in samples for _ in range(G)]
     texts = adapter.decode(completions)
     rewards = reward_fn(repeated, texts)  # r_i = R_acc + w · R_format
     adv = advantages(rewards.total, G, algo.adv_eps)  # A_i = (r_i − mean) / (std + eps)
-    return Rollout(repeated, prompts, completions, texts, rewards, adv)
+    seconds = {"rollout": generated - start, "reward": time.perf_counter() - generated}
+    return Rollout(repeated, prompts, completions, texts, rewards, adv, seconds)
 
 
 def zero_variance_groups(rewards: torch.Tensor, group_size: int) -> torch.Tensor:
@@ -65,16 +70,21 @@ def grpo_update(policy: torch.nn.Module, reference: torch.nn.Module, adapter: Mo
     weights = [(len(c) if algo.loss_aggregation == "sequence" else float(mask[c].sum())) / total for c in chunks]
     batches = [(rollout.prompts.take(c), rollout.completions.take(c)) for c in chunks]
 
+    start = time.perf_counter()
     with torch.no_grad():  # fixed for all μ iterations
         policy.eval()
         ref_logprobs = [adapter.completion_logprobs(reference, p, c, algo.temperature) for p, c in batches]
         old_logprobs = ([adapter.completion_logprobs(policy, p, c, algo.temperature) for p, c in batches]
                         if algo.num_iterations > 1 else None)
+    reference_s = time.perf_counter() - start
     policy.train()
     sums: dict[str, float] = {}
-    for _ in range(algo.num_iterations):
+    for iteration in range(algo.num_iterations):
         for k, ((prompts, completions), weight) in enumerate(zip(batches, weights)):
-            logprobs = adapter.completion_logprobs(policy, prompts, completions, algo.temperature)  # [b, Tc]
+            logprobs, entropy = adapter.completion_logprobs(policy, prompts, completions, algo.temperature,
+                                                            return_entropy=True)  # [b, Tc] each
+            if iteration == 0:  # entropy of the rollout policy, per token of the kept completions
+                sums["entropy"] = sums.get("entropy", 0.0) + float((entropy * completions.mask).sum())
             old = old_logprobs[k] if old_logprobs is not None else logprobs.detach()
             loss, metrics = grpo_loss(logprobs, old, ref_logprobs[k], rollout.advantages[chunks[k]],
                                       completions.mask, clip_eps=algo.clip_eps, beta=algo.beta,
@@ -83,6 +93,11 @@ def grpo_update(policy: torch.nn.Module, reference: torch.nn.Module, adapter: Mo
             for key, value in {"loss": loss.item(), **metrics}.items():
                 sums[key] = sums.get(key, 0.0) + value * weight / algo.num_iterations
         sums["grad_norm"] = sums.get("grad_norm", 0.0) + engine.step() / algo.num_iterations
+    n_tokens = float(mask[rows].sum())
+    sums["entropy"] /= max(n_tokens, 1.0)
+    update_s = time.perf_counter() - start - reference_s
+    sums.update({"time/reference": reference_s, "time/update": update_s,
+                 "tokens_per_second/train": n_tokens * algo.num_iterations / max(update_s, 1e-9)})
     return sums
 
 
@@ -90,6 +105,10 @@ def rollout_metrics(rollout: Rollout, group_size: int) -> dict[str, float]:
     r = rollout.rewards
     lengths = rollout.completions.mask.sum(dim=1).float()
     return {
+        "time/rollout": rollout.seconds["rollout"],
+        "time/reward": rollout.seconds["reward"],
+        "tokens_per_second/rollout": float(lengths.sum()) / max(rollout.seconds["rollout"], 1e-9),
+        "advantage/std": float(rollout.advantages.std()) if rollout.advantages.numel() > 1 else 0.0,
         "reward/mean": float(r.total.mean()),
         "reward/std": float(r.total.std()) if r.total.numel() > 1 else 0.0,
         "reward/format": float(r.format.mean()),

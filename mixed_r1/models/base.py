@@ -222,8 +222,10 @@ class ModelAdapter(ABC):
         return (~after_stop).long()
 
     def completion_logprobs(self, model: torch.nn.Module, batch: PromptBatch, completions: Completions,
-                            temperature: float = 1.0) -> torch.Tensor:
-        """Per-token log-probs ``[B, Tc]`` of ``completions`` given the (already repeated) prompts."""
+                            temperature: float = 1.0, return_entropy: bool = False
+                            ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """Per-token log-probs ``[B, Tc]`` of ``completions`` given the (already repeated) prompts;
+        with ``return_entropy`` also the policy's per-token entropy ``[B, Tc]`` (no gradient)."""
         n_completion = completions.ids.shape[1]
         out = model(
             input_ids=torch.cat([batch.input_ids, completions.ids], dim=1),
@@ -233,8 +235,13 @@ class ModelAdapter(ABC):
         # logits of the last Tc+1 positions; dropping the final one, position t predicts completion token t
         logits = out.logits[:, :-1].float() / temperature  # [B, Tc, V]
         # log-softmax at the taken token only: no second [B, Tc, V] tensor
-        taken = logits.gather(-1, completions.ids.unsqueeze(-1)).squeeze(-1)  # [B, Tc]
-        return taken - torch.logsumexp(logits, dim=-1)
+        log_norm = torch.logsumexp(logits, dim=-1)  # [B, Tc]
+        logprobs = logits.gather(-1, completions.ids.unsqueeze(-1)).squeeze(-1) - log_norm
+        if not return_entropy:
+            return logprobs
+        with torch.no_grad():  # H = log Z − Σ p·logit
+            entropy = log_norm - (torch.softmax(logits, dim=-1) * logits).sum(dim=-1)
+        return logprobs, entropy
 
     def encode_targets(self, texts: Sequence[str]) -> Completions:
         """Supervised targets as completions (stop token appended), for SFT."""
