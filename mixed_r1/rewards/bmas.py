@@ -5,8 +5,8 @@ extra model. Two forms with identical results (to 1e-6):
 
 - :func:`bmas` — one response against one ground truth, from their embeddings;
 - :func:`bmas_batch` — a whole rollout batch from token ids and the embedding table. Completions
-  of one GRPO group share their ground truth, and a token's similarity row depends only on its
-  id, so each group needs *one* matmul: its distinct response tokens against its truth tokens.
+  of one GRPO group share their ground truth, and a similarity depends only on the two token ids,
+  so each group needs *one* matmul: its distinct response tokens against its distinct truth tokens.
 """
 from __future__ import annotations
 
@@ -45,64 +45,43 @@ def bmas_batch(table: torch.Tensor, response_ids: Sequence[Sequence[int]], truth
                reduction: str = "sum") -> torch.Tensor:
     """BMAS of every response ``i`` (token ids) against ``truth_ids[i]``, with embeddings from ``table [V, d]``.
 
-    Responses with the same truth form a group (a GRPO group). A token's similarity row depends only
-    on its id, so each group needs only its *distinct* tokens against its truth tokens: all groups
-    go through one padded batched matmul ``[P, U, M]``; the row term then averages over each
-    response's tokens (repeats counted), the column term takes each truth token's max over the
-    response's tokens. Empty responses or truths score 0. Returns ``[B]`` (float32, CPU).
+    Responses with the same truth form a group (a GRPO group). A similarity depends only on the two
+    token ids, so each group needs one matmul: its *distinct* response tokens against its *distinct*
+    truth tokens. The row term averages over each response's tokens (repeats counted); the column
+    term weights each distinct truth token by its count. Rows are gathered into one reused buffer
+    and normalised after the matmul, so memory stays at one group's tokens. Empty responses or
+    truths score 0. Returns ``[B]`` (float32, CPU).
     """
     if len(response_ids) != len(truth_ids):
         raise ValueError(f"{len(response_ids)} responses but {len(truth_ids)} ground truths")
-    B = len(response_ids)
-    scores = torch.zeros(B, dtype=torch.float32)
-    group_of_truth: dict[tuple[int, ...], int] = {}
-    members = [i for i in range(B) if len(response_ids[i]) and len(truth_ids[i])]
-    if not members:
+    scores = torch.zeros(len(response_ids), dtype=torch.float32)
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for i, (resp, truth) in enumerate(zip(response_ids, truth_ids)):
+        if len(resp) and len(truth):
+            groups.setdefault(tuple(truth), []).append(i)
+    if not groups:
         return scores
-    group = torch.tensor([group_of_truth.setdefault(tuple(truth_ids[i]), len(group_of_truth)) for i in members])
-    truths = list(group_of_truth)  # [P] distinct truths
-    P, V = len(truths), table.shape[0]
     device = table.device
-
-    # flat token stream of the scored responses, with the (local) completion and group of each token
-    lengths = torch.tensor([len(response_ids[i]) for i in members])  # [b]
-    tokens = torch.tensor([t for i in members for t in response_ids[i]], dtype=torch.long)  # [T]
-    owner = torch.repeat_interleave(torch.arange(len(members)), lengths)  # [T]
-    tok_group = group[owner]  # [T]
-
-    # distinct (group, token) pairs, laid out per group and padded to U = the largest group's count
-    keys, inverse = torch.unique(tok_group * V + tokens, return_inverse=True)  # sorted by group first
-    key_group, key_token = keys // V, keys % V
-    first = torch.searchsorted(key_group, torch.arange(P))  # index of each group's first pair
-    rank = torch.arange(len(keys)) - first[key_group]  # position of a pair within its group
-    U = int(rank.max()) + 1
-    rows = torch.zeros(P, U, dtype=torch.long)
-    rows[key_group, rank] = key_token
-    row_valid = torch.zeros(P, U, dtype=torch.bool)
-    row_valid[key_group, rank] = True
-
-    M = max(len(t) for t in truths)
-    cols = torch.zeros(P, M, dtype=torch.long)
-    col_valid = torch.zeros(P, M, dtype=torch.bool)
-    for g, truth in enumerate(truths):
-        cols[g, : len(truth)] = torch.tensor(truth)
-        col_valid[g, : len(truth)] = True
-
-    r = F.normalize(table[rows.to(device)].float(), dim=-1)  # [P, U, d]
-    c = F.normalize(table[cols.to(device)].float(), dim=-1)  # [P, M, d]
-    sim = torch.bmm(r, c.transpose(1, 2)).cpu()  # [P, U, M]: the one matmul
-    sim = sim.masked_fill(~col_valid.unsqueeze(1), float("-inf"))
-
-    # row term: mean over a response's tokens of max_j S_ij
-    row_max = sim.max(dim=2).values  # [P, U]
-    tok_row_max = row_max[tok_group, rank[inverse]]  # [T]
-    row_term = torch.zeros(len(members)).index_add_(0, owner, tok_row_max) / lengths
-    # column term: mean over truth tokens of max_i S_ij, the max over the response's tokens
-    tok_sims = sim[tok_group, rank[inverse]]  # [T, M]
-    col_max = torch.full((len(members), M), float("-inf")).scatter_reduce_(
-        0, owner.unsqueeze(1).expand(-1, M), tok_sims, reduce="amax", include_self=True)  # [b, M]
-    valid = col_valid[group]  # [b, M]
-    col_term = col_max.masked_fill(~valid, 0.0).sum(dim=1) / valid.sum(dim=1)
-    combined = combine_directions(row_term, col_term, reduction)
-    scores[torch.tensor(members)] = torch.where(torch.isfinite(combined), combined, torch.zeros_like(combined))
+    buffer: torch.Tensor | None = None
+    for truth, members in groups.items():
+        truth_tokens, truth_counts = torch.unique(torch.tensor(truth), return_counts=True)
+        truth_emb = F.normalize(table[truth_tokens.to(device)].float(), dim=-1)  # [W, d]
+        lengths = torch.tensor([len(response_ids[i]) for i in members])
+        tokens = torch.tensor([t for i in members for t in response_ids[i]], dtype=torch.long)  # [T]
+        owner = torch.repeat_interleave(torch.arange(len(members)), lengths)  # [T]
+        distinct, position = torch.unique(tokens, return_inverse=True)  # [U], [T]
+        if buffer is None or buffer.shape[0] < len(distinct):
+            buffer = torch.empty(len(distinct), table.shape[1], dtype=table.dtype, device=device)
+        rows = torch.index_select(table, 0, distinct.to(device), out=buffer[: len(distinct)]).float()
+        sim = rows @ truth_emb.T  # [U, W]: the group's one matmul
+        sim = sim.div_(torch.linalg.vector_norm(rows, dim=1, keepdim=True).clamp_min_(1e-12)).cpu()
+        # row term: mean over a response's tokens of max_j S_ij
+        row_max = sim.max(dim=1).values[position]  # [T]
+        row_term = torch.zeros(len(members)).index_add_(0, owner, row_max) / lengths
+        # column term: count-weighted mean over truth tokens of max_i S_ij, the max over the response
+        col_max = torch.full((len(members), sim.shape[1]), float("-inf")).scatter_reduce_(
+            0, owner.unsqueeze(1).expand(-1, sim.shape[1]), sim[position], reduce="amax")  # [b, W]
+        col_term = (col_max * truth_counts).sum(dim=1) / len(truth)
+        combined = combine_directions(row_term, col_term, reduction)
+        scores[torch.tensor(members)] = torch.where(torch.isfinite(combined), combined, torch.zeros_like(combined))
     return scores
