@@ -1,7 +1,8 @@
 """Train with GRPO (Mixed-R1). Compose from ``conf/``; all logic lives in ``mixed_r1/``.
 
     python train.py                                  # the embedded CPU demo
-    python train.py model=qwen7b data=jsonl data.train_file=/data/mixed45k.jsonl
+    python train.py model=qwen7b data=mixed45k data.train_file=/data/mixed45k.jsonl
+    torchrun --nproc_per_node 8 train.py model=qwen7b data=mixed45k ...   # or: deepspeed train.py ...
 """
 import os
 import sys
@@ -26,4 +27,8 @@ def main(cfg: DictConfig) -> float:
 
 
 if __name__ == "__main__":
+    from mixed_r1.engine.distributed import share_run_stamp, strip_local_rank
+
+    sys.argv = strip_local_rank(sys.argv)
+    share_run_stamp("MIXED_R1_RUN_STAMP")  # every rank of a launch writes into one run folder
     main()

@@ -1,8 +1,9 @@
 """Resumable training checkpoints: written atomically, the newest ``keep_last`` kept.
 
-A checkpoint folder ``step_<N>/`` holds the policy and the frozen reference as HF exports (each
-loadable with ``from_pretrained``) and ``state.pt``: optimizer state, update count, data-sampler
-position, RNG states and the step counters. It is written under a temporary name and renamed when
+A checkpoint folder ``step_<N>/`` holds the policy as an HF export (loadable with
+``from_pretrained``), the engine state in ``engine/`` (optimizer state and update count; under
+DeepSpeed its own partitioned checkpoint), each rank's RNG states, the frozen reference when it is not
+``model.path`` (after a warm-up), and ``state.pt``: data-sampler position and the step counters. It is written under a temporary name and renamed when
 complete, so a run killed while saving never leaves a half checkpoint that ``resume=auto`` would pick.
 """
 from __future__ import annotations
@@ -17,7 +18,8 @@ import numpy as np
 import torch
 
 from mixed_r1.data.sampler import PromptSampler
-from mixed_r1.engine import TorchEngine
+from mixed_r1.engine import Engine
+from mixed_r1.engine.distributed import barrier, is_main, rank
 from mixed_r1.errors import ConfigError
 from mixed_r1.models import ModelAdapter
 
@@ -39,22 +41,40 @@ def set_rng_states(states: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(states["cuda"])
 
 
-def save_checkpoint(root: Path, step: int, grpo_step: int, adapter: ModelAdapter, policy: torch.nn.Module,
-                    reference: torch.nn.Module, engine: TorchEngine, sampler: PromptSampler, keep_last: int) -> Path:
+def save_checkpoint(root: Path, step: int, grpo_step: int, adapter: ModelAdapter, engine: Engine,
+                    reference_source: Path | None, sampler: PromptSampler, keep_last: int) -> Path:
+    """Every rank joins (the policy export and the engine state are collective under DeepSpeed);
+    rank 0 writes the shared files, ``state.pt`` last, and renames the folder into place."""
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"step_{step:08d}"
     tmp = root / f".tmp_step_{step:08d}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    adapter.save(policy, str(tmp / "policy"))
-    adapter.save(reference, str(tmp / "reference"))
-    torch.save({"step": step, "grpo_step": grpo_step, "optimizer": engine.optimizer.state_dict(),
-                "updates": engine.updates, "sampler": sampler.state_dict(), "rng": rng_states()}, tmp / STATE_FILE)
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(tmp, final)
-    for old in complete_checkpoints(root)[:-keep_last] if keep_last > 0 else []:
-        shutil.rmtree(old)
+    if is_main():
+        shutil.rmtree(tmp, ignore_errors=True)
+    barrier()
+    engine.export(adapter, engine.model, tmp / "policy")
+    engine.save_state(tmp / "engine")
+    torch.save(rng_states(), tmp / f"rng_rank{rank()}.pt")
+    barrier()
+    if is_main():
+        if reference_source is not None:  # π_ref differs from model.path (a warm-up ran): keep it
+            shutil.copytree(reference_source, tmp / "reference")
+        torch.save({"step": step, "grpo_step": grpo_step, "sampler": sampler.state_dict()}, tmp / STATE_FILE)
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+        for old in complete_checkpoints(root)[:-keep_last] if keep_last > 0 else []:
+            shutil.rmtree(old)
+    barrier()
     return final
+
+
+def load_rng_states(checkpoint: Path) -> None:
+    """This rank's RNG states as they were (resume needs the same number of processes)."""
+    path = checkpoint / f"rng_rank{rank()}.pt"
+    if not path.is_file():
+        raise ConfigError(f"resume: {checkpoint} has no RNG state for rank {rank()}; resume with the number "
+                          f"of processes that wrote it")
+    set_rng_states(torch.load(path, weights_only=False))
 
 
 def complete_checkpoints(root: Path) -> list[Path]:

@@ -18,9 +18,12 @@ class MetricsLogger:
     drops lines of steps after N (they are redone by the resumed run) and continues the wandb run."""
 
     def __init__(self, run_dir: str | Path, resume_after: int | None = None, logger_cfg: Any = None,
-                 config: dict[str, Any] | None = None) -> None:
+                 config: dict[str, Any] | None = None, enabled: bool = True) -> None:
+        self.enabled = enabled  # only rank 0 of a multi-process run writes
         self.run_dir = Path(run_dir)
         self.path = self.run_dir / "metrics.jsonl"
+        if not enabled:
+            return
         self.completions_path = self.run_dir / "completions.jsonl"
         self.wandb = _start_wandb(self.run_dir, logger_cfg, config) if logger_cfg and logger_cfg.name == "wandb" else None
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -33,6 +36,8 @@ class MetricsLogger:
         self._file = self.path.open("a", encoding="utf-8")
 
     def log(self, record: dict[str, Any]) -> None:
+        if not self.enabled:
+            return
         self._file.write(json.dumps(record) + "\n")
         self._file.flush()
         if self.wandb is not None:
@@ -43,6 +48,8 @@ class MetricsLogger:
 
     def log_completions(self, step: int, rows: list[dict[str, Any]]) -> None:
         """A few prompts with their image, completions, rewards and advantages: JSONL, and a wandb Table."""
+        if not self.enabled:
+            return
         with self.completions_path.open("a", encoding="utf-8") as handle:
             for row in rows:
                 handle.write(json.dumps({"step": step, **row}) + "\n")
@@ -57,6 +64,8 @@ class MetricsLogger:
             self.wandb.log({"completions": table}, step=step)
 
     def close(self) -> None:
+        if not self.enabled:
+            return
         self._file.close()
         if self.wandb is not None:
             self.wandb.finish()

@@ -2,7 +2,6 @@
 the (optional) supervised warm-up and the GRPO loop. ``train.py`` only calls :func:`run`."""
 from __future__ import annotations
 
-import copy
 import logging
 import math
 import random
@@ -13,12 +12,14 @@ from typing import Any, Callable
 import torch
 from omegaconf import OmegaConf
 
-from mixed_r1.checkpoint import find_resume_checkpoint, load_state, save_checkpoint, set_rng_states
+from mixed_r1.checkpoint import find_resume_checkpoint, load_rng_states, load_state, save_checkpoint
 from mixed_r1.data.build import load_train_samples
 from mixed_r1.data.sampler import PromptSampler
 from mixed_r1.data.synthetic import WarmupNoise, corpus, warmup_target
-from mixed_r1.engine import TorchEngine, resolve_device, seed_everything
-from mixed_r1.errors import TrainingDiverged
+from mixed_r1.engine import Engine, build_engine, resolve_device, seed_everything
+from mixed_r1.engine.distributed import (all_reduce, init_process_group, is_main, launched_world_size, main_first,
+                                         rank, shard, world_size)
+from mixed_r1.errors import ConfigError, TrainingDiverged
 from mixed_r1.grpo.step import collect_rollout, grpo_update, rollout_metrics
 from mixed_r1.metrics import MetricsLogger, read_metrics, reward_trend
 from mixed_r1.models import ModelAdapter, build_adapter
@@ -46,12 +47,6 @@ def build_reward(cfg: Any, adapter: ModelAdapter, policy: torch.nn.Module) -> Mi
         chart_tolerance=cfg.reward.chart.tolerance,
         chart_mode=cfg.reward.chart.mode,
     )
-
-
-def make_engine(cfg: Any, model: torch.nn.Module, lr: float, warmup_steps: int = 0) -> TorchEngine:
-    trainer = cfg.trainer
-    return TorchEngine(model, lr=lr, weight_decay=trainer.weight_decay, betas=tuple(trainer.betas),
-                       grad_clip=trainer.grad_clip, warmup_steps=warmup_steps)
 
 
 def completion_rows(rollout: Any, group_size: int, prompts: int) -> list[dict[str, Any]]:
@@ -92,98 +87,120 @@ def answer_target(sample: Any, adapter: ModelAdapter) -> str:
     return str(sample.answer)
 
 
-def run_sft(cfg: Any, policy: torch.nn.Module, adapter: ModelAdapter, samples: list, logger: MetricsLogger,
-            targets: Callable[[list], list[str]], steps: int, lr: float, batch_size: int, seed: int,
-            first_step: int = 1) -> int:
-    """Supervised steps on ``targets(batch)``; returns the last step number. Both the demo's warm-up
-    and the SFT baseline run here."""
-    engine = make_engine(cfg, policy, lr)
+def run_sft(engine: Engine, adapter: ModelAdapter, samples: list, logger: MetricsLogger,
+            targets: Callable[[list], list[str]], steps: int, batch_size: int, seed: int, first_step: int = 1) -> int:
+    """Supervised steps on ``targets(batch)`` (each rank its share of the batch); returns the last step
+    number. Both the demo's warm-up and the SFT baseline run here."""
     sampler = PromptSampler(len(samples), batch_size, seed=seed)
     step = first_step - 1
     for step in range(first_step, first_step + steps):
         start = time.perf_counter()
         batch = [samples[i] for i in sampler.next_batch()]
-        metrics = sft_step(policy, adapter, engine, batch, targets(batch))
+        # targets of the whole global batch on every rank (the same noise draws), then this rank's share
+        metrics = sft_step(engine.model, adapter, engine, shard(batch), shard(targets(batch)))
         logger.log({"step": step, "phase": "sft", **metrics, "step_seconds": time.perf_counter() - start})
     return step
 
 
-def run_warmup(cfg: Any, policy: torch.nn.Module, adapter: ModelAdapter, samples: list, logger: MetricsLogger) -> int:
+def run_warmup(cfg: Any, engine: Engine, adapter: ModelAdapter, samples: list, logger: MetricsLogger) -> int:
     """Supervised warm-up on noisy synthetic targets so a random model emits the format (demo only)."""
     warm = cfg.warmup
     rng = random.Random(cfg.seed + 2)
     noise = WarmupNoise(warm.fake_scene_prob, warm.broken_format_prob)
-    return run_sft(cfg, policy, adapter, samples, logger,
+    engine.reset_optimizer(warm.lr)
+    return run_sft(engine, adapter, samples, logger,
                    targets=lambda batch: [warmup_target(s, rng, noise, adapter.box_to_text) for s in batch],
-                   steps=warm.steps, lr=warm.lr, batch_size=warm.batch_size, seed=cfg.seed + 1)
+                   steps=warm.steps, batch_size=warm.batch_size, seed=cfg.seed + 1)
+
+
+def start_processes(cfg: Any) -> None:
+    """Join the launcher's process group when DeepSpeed runs; plain torch is one process only."""
+    if cfg.deepspeed.stage is not None:
+        init_process_group()
+    elif launched_world_size() > 1:
+        raise ConfigError(f"deepspeed=none trains in one process, but {launched_world_size()} were launched; "
+                          f"add deepspeed=zero2 or deepspeed=zero3")
+    if not is_main():  # one console: the other ranks only warn
+        log.setLevel(logging.WARNING)
 
 
 def run(cfg: Any, run_dir: str | Path) -> dict[str, float]:
-    """Train as configured; writes ``metrics.jsonl`` and ``checkpoint/`` into ``run_dir``."""
+    """Train as configured; writes ``metrics.jsonl``, ``checkpoints/`` and the final ``checkpoint/``
+    into ``run_dir``. Under a multi-process launch every rank runs this; rank 0 writes the files."""
     run_dir = Path(run_dir)
+    start_processes(cfg)
     seed_everything(cfg.seed)
     if cfg.num_threads:
         torch.set_num_threads(cfg.num_threads)
     device = resolve_device(cfg.device)
 
-    samples = load_train_samples(cfg.data)
-    adapter = build_adapter(cfg.model, cfg.prompt, device, tiny_corpus=lambda: tiny_corpus(cfg), seed=cfg.seed)
+    samples = main_first(lambda: load_train_samples(cfg.data))  # rank 0 may generate the synthetic file
+    adapter = main_first(lambda: build_adapter(cfg.model, cfg.prompt, device, tiny_corpus=lambda: tiny_corpus(cfg),
+                                               seed=cfg.seed))  # ... and build the tiny model
     checkpoint = find_resume_checkpoint(cfg.resume, run_dir / "checkpoints")
     state = load_state(checkpoint) if checkpoint else None
     policy = adapter.load_model(path=str(checkpoint / "policy") if checkpoint else None)
+    engine = build_engine(cfg, policy, world_size())
+    policy = engine.model
+    if rank() > 0:  # each rank samples its own completions
+        seed_everything(cfg.seed + 104729 * rank())
     logger = MetricsLogger(run_dir, resume_after=state["step"] if state else None, logger_cfg=cfg.logger,
-                           config=OmegaConf.to_container(cfg, resolve=True))
+                           config=OmegaConf.to_container(cfg, resolve=True), enabled=is_main())
     if cfg.algo.name == "sft":  # Table 1's "+SFT baseline": the same data, model and engine
-        run_sft(cfg, policy, adapter, samples, logger, targets=lambda b: [answer_target(s, adapter) for s in b],
-                steps=cfg.trainer.max_steps, lr=cfg.trainer.lr, batch_size=cfg.trainer.prompts_per_step,
-                seed=cfg.seed)
+        engine.reset_optimizer(cfg.trainer.lr, cfg.trainer.lr_warmup_steps)
+        run_sft(engine, adapter, samples, logger, targets=lambda b: [answer_target(s, adapter) for s in b],
+                steps=cfg.trainer.max_steps, batch_size=cfg.trainer.prompts_per_step, seed=cfg.seed)
         logger.close()
-        adapter.save(policy, str(run_dir / "checkpoint"))
+        engine.export(adapter, policy, run_dir / "checkpoint")
         return {}
-    engine = make_engine(cfg, policy, cfg.trainer.lr, cfg.trainer.lr_warmup_steps)
     sampler = PromptSampler(len(samples), cfg.trainer.prompts_per_step, seed=cfg.seed)
     if state:  # continue the same run: weights, optimizer, data position and RNG as they were
-        reference = adapter.load_model(trainable=False, path=str(checkpoint / "reference"))
-        engine.optimizer.load_state_dict(state["optimizer"])
-        engine.updates = state["updates"]
+        engine.reset_optimizer(cfg.trainer.lr, cfg.trainer.lr_warmup_steps)
+        engine.load_state(checkpoint / "engine")
         sampler.load_state_dict(state["sampler"])
-        set_rng_states(state["rng"])
+        load_rng_states(checkpoint)
         step, grpo_step = state["step"], state["grpo_step"]
-        records = [r for r in read_metrics(logger.path) if r.get("phase") == "grpo"]
+        reference_source = checkpoint / "reference" if (checkpoint / "reference").is_dir() else None
+        records = [r for r in read_metrics(logger.path) if r.get("phase") == "grpo"] if is_main() else []
         log.info("resumed from %s (step %d)", checkpoint, step)
     else:
-        step = run_warmup(cfg, policy, adapter, samples, logger) if cfg.warmup.steps > 0 else 0
-        # π_ref is the policy as GRPO starts (after any warm-up), frozen.
-        reference = copy.deepcopy(policy).eval().requires_grad_(False)
-        grpo_step, records = 0, []
+        step, grpo_step, records, reference_source = 0, 0, [], None
+        if cfg.warmup.steps > 0:
+            step = run_warmup(cfg, engine, adapter, samples, logger)
+            reference_source = run_dir / "reference"  # π_ref is the policy as GRPO starts
+            engine.export(adapter, policy, reference_source)
+        engine.reset_optimizer(cfg.trainer.lr, cfg.trainer.lr_warmup_steps)
+    reference = engine.prepare_reference(
+        adapter.load_model(trainable=False, path=str(reference_source) if reference_source else None))
     guard = BadStepGuard(cfg.trainer.max_bad_steps)
     reward_fn = build_reward(cfg, adapter, policy)
-    micro = cfg.trainer.micro_batch_size or cfg.trainer.prompts_per_step * cfg.algo.group_size
+    G = cfg.algo.group_size
+    micro = cfg.trainer.micro_batch_size or cfg.trainer.prompts_per_step * G
     while grpo_step < cfg.trainer.max_steps:
         step, grpo_step = step + 1, grpo_step + 1
         start = time.perf_counter()
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats()
-        batch = [samples[i] for i in sampler.next_batch()]
-        rollout = collect_rollout(policy, adapter, reward_fn, batch, cfg.algo)
-        metrics = {**rollout_metrics(rollout, cfg.algo.group_size),
+        batch = [samples[i] for i in shard(sampler.next_batch())]  # this rank's prompts of the global batch
+        rollout = collect_rollout(policy, adapter, reward_fn, batch, cfg.algo, cfg.trainer.generation_batch_size,
+                                  gathered=engine.gathered)
+        metrics = {**rollout_metrics(rollout, G),
                    **grpo_update(policy, reference, adapter, engine, rollout, cfg.algo, micro)}
         skipped = guard.record(metrics.get("grad_norm", 0.0), step)
         record = {"step": step, "phase": "grpo", **metrics, "lr": engine.lr, "skipped": skipped,
                   "step_seconds": time.perf_counter() - start}
         if device.type == "cuda":
-            record["memory/peak_gib"] = torch.cuda.max_memory_allocated() / 2**30
+            record["memory/peak_gib"] = all_reduce([torch.cuda.max_memory_allocated() / 2**30], "max")[0]
         logger.log(record)
         records.append(record)
         if cfg.trainer.log_completions_every and grpo_step % cfg.trainer.log_completions_every == 0:
-            logger.log_completions(step, completion_rows(rollout, cfg.algo.group_size,
-                                                         cfg.trainer.log_completions_prompts))
+            logger.log_completions(step, completion_rows(rollout, G, cfg.trainer.log_completions_prompts))
         if cfg.trainer.save_every and grpo_step % cfg.trainer.save_every == 0:
-            save_checkpoint(run_dir / "checkpoints", step, grpo_step, adapter, policy, reference, engine, sampler,
+            save_checkpoint(run_dir / "checkpoints", step, grpo_step, adapter, engine, reference_source, sampler,
                             cfg.trainer.keep_last)
     logger.close()
 
-    adapter.save(policy, str(run_dir / "checkpoint"))
+    engine.export(adapter, policy, run_dir / "checkpoint")
     first, last = reward_trend(records, cfg.trainer.trend_fraction)
     summary = {"reward_first": first, "reward_last": last, "reward_gain": last - first}
     log.info("GRPO mean reward: first %d%% of steps %.3f -> last %d%% %.3f (gain %+.3f)",

@@ -19,3 +19,16 @@ def test_real_shapes_script_smoke_runs_every_model():
     rows = [line for line in proc.stdout.splitlines() if line.startswith("| ") and "model" not in line]
     assert [r.split("|")[1].strip() for r in rows] == ["qwen3b", "qwen7b", "internvl4b"]
     assert all(float(r.split("|")[7]) > 0 for r in rows)  # a real gradient flowed
+
+
+@pytest.mark.slow
+def test_zero3_gpu_script_smoke_trains_through_train_py():
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "tests" / "gpu" / "zero3_step.py"), "--smoke", "--steps", "2", "--prompts", "2",
+         "--new-tokens", "6", "--micro-batch", "4"],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+        env={**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 0, proc.stderr[-3000:] + proc.stdout[-2000:]
+    rows = [line for line in proc.stdout.splitlines() if line.startswith("| ") and "step s" not in line]
+    assert [int(r.split("|")[1]) for r in rows] == [1, 2]
+    assert all(float(r.split("|")[2]) > 0 and float(r.split("|")[6]) > 0 for r in rows)  # step time, train tokens/s

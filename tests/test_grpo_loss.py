@@ -63,8 +63,8 @@ def test_k3_kl_value_and_sequence_mean_aggregation():
     k3 = lambda d: math.exp(d) - d - 1  # noqa: E731
     seq0 = (k3(1.0) + k3(0.0)) / 2
     seq1 = k3(-1.0)
-    assert m["kl"] == pytest.approx((seq0 + seq1) / 2)
     assert loss.item() == pytest.approx(beta * (seq0 + seq1) / 2)
+    assert m["kl"] == pytest.approx((k3(1.0) + k3(0.0) + k3(-1.0)) / 3)  # logged: mean over completion tokens
 
 
 def test_loss_gradient_pushes_up_positive_advantage_tokens():

@@ -215,20 +215,31 @@ def test_sft_targets_are_bare_answers_in_the_model_frame(adapter, samples):
             assert target == s.answer
 
 
+def _torchrun(nproc: int, port: int, *args, timeout=600, env=None):
+    """train.py in ``nproc`` processes (torchrun, gloo on CPU); each test passes its own port."""
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(nproc), "--master_port", str(port),
+           str(ROOT / "train.py"), *args]
+    return subprocess.run(cmd, cwd=ROOT, env={**ENV, **(env or {})}, capture_output=True, text=True, timeout=timeout)
+
+
 @pytest.mark.slow
-def test_a_killed_and_resumed_run_reaches_the_same_weights(tmp_path):
+@pytest.mark.parametrize("engine", ["none", "zero3"])
+def test_a_killed_and_resumed_run_reaches_the_same_weights(tmp_path, engine):
+    """Plain torch in one process; DeepSpeed ZeRO-3 in two (partitioned optimizer state, RNG per rank)."""
     import torch
     from safetensors.torch import load_file
 
     common = ["seed=3", "warmup.steps=2", "warmup.batch_size=4", "trainer.prompts_per_step=2", "algo.group_size=4",
-              "algo.max_new_tokens=10", "data.synthetic.num_samples=20", "trainer.save_every=4", "trainer.keep_last=1"]
+              "algo.max_new_tokens=10", "data.synthetic.num_samples=20", "trainer.save_every=4", "trainer.keep_last=1",
+              f"deepspeed={engine}"]
+    launch = _train if engine == "none" else (lambda *a: _torchrun(2, 29610, *a))
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
-    proc = _train(f"hydra.run.dir={straight}", "trainer.max_steps=6", *common)
+    proc = launch(f"hydra.run.dir={straight}", "trainer.max_steps=6", *common)
     assert proc.returncode == 0, proc.stderr[-2000:]
     # the killed run: a checkpoint after GRPO step 4, then step 5 ran and was logged before the kill
-    proc = _train(f"hydra.run.dir={resumed}", "trainer.max_steps=5", *common)
+    proc = launch(f"hydra.run.dir={resumed}", "trainer.max_steps=5", *common)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    proc = _train(f"hydra.run.dir={resumed}", "trainer.max_steps=6", "resume=auto", *common)
+    proc = launch(f"hydra.run.dir={resumed}", "trainer.max_steps=6", "resume=auto", *common)
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = proc.stdout + proc.stderr
     assert "resumed from" in out and "step_00000006" in out  # 2 warm-up + 4 GRPO steps

@@ -42,6 +42,8 @@ def grpo_loss(
     each sequence's tokens, then over sequences (a sequence with no completion token contributes 0).
     ``aggregation='token'`` (DAPO): loss = Σ_i Σ_t ℓ_t / Σ_i |o_i|, one mean over all tokens, so long
     completions weigh more.
+
+    The returned metrics (kl, clip fraction, mean ratio) are means over completion tokens.
     """
     mask = mask.to(logprobs.dtype)
     adv = advantages.to(logprobs.dtype).unsqueeze(1)  # [B, 1]
@@ -63,7 +65,7 @@ def grpo_loss(
         n_tokens = mask.sum().clamp(min=1.0)
         was_clipped = ((ratio < 1.0 - clip_eps) & (adv < 0)) | ((ratio > 1.0 + clip_eps) & (adv > 0))
         metrics = {
-            "kl": float(((kl * mask).sum(dim=1) / lengths).mean()),
+            "kl": float((kl * mask).sum() / n_tokens),
             "clip_fraction": float((was_clipped.to(mask.dtype) * mask).sum() / n_tokens),
             "ratio_mean": float((ratio * mask).sum() / n_tokens),
         }

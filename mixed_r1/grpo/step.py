@@ -2,14 +2,16 @@
 the mixed reward, normalise rewards within each group, and take one clipped, KL-regularised step."""
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Callable, ContextManager, Sequence
 
 import torch
 
 from mixed_r1.data.schema import Sample
-from mixed_r1.engine import TorchEngine
+from mixed_r1.engine import Engine
+from mixed_r1.engine.distributed import all_reduce, gather_objects, world_size
 from mixed_r1.grpo.loss import advantages, grpo_loss
 from mixed_r1.models import Completions, ModelAdapter, PromptBatch
 from mixed_r1.rewards.mixed import MixedReward, RewardOutput, per_type_means
@@ -27,16 +29,27 @@ class Rollout:
 
 
 def collect_rollout(policy: torch.nn.Module, adapter: ModelAdapter, reward_fn: MixedReward,
-                    samples: Sequence[Sample], algo: Any) -> Rollout:
+                    samples: Sequence[Sample], algo: Any, generation_batch_size: int = 0,
+                    gathered: Callable[[], ContextManager[Any]] = contextlib.nullcontext) -> Rollout:
+    """G completions for each of this rank's ``samples``, scored and group-normalised.
+
+    ``gathered`` is the engine's context that makes the full policy present (ZeRO-3 gathers it
+    once); generation, in calls of ``generation_batch_size`` sequences, and the reward — BMAS reads
+    the policy's embedding table — both run inside it, so the weights are gathered once per step.
+    """
     G = algo.group_size
     start = time.perf_counter()
     prompts = adapter.prompt_batch(samples).repeat(G)  # [P*G, Lp]: each prompt G times, consecutively
-    policy.eval()  # sampling from π_θ_old: no dropout
-    completions = adapter.generate(policy, prompts, algo.temperature, algo.max_new_tokens)  # [P*G, Tc]
-    generated = time.perf_counter()
     repeated = [s for s in samples for _ in range(G)]
-    texts = adapter.decode(completions)
-    rewards = reward_fn(repeated, texts)  # r_i = R_acc + w · R_format
+    size = generation_batch_size or len(prompts)
+    with gathered():
+        policy.eval()  # sampling from π_θ_old: no dropout
+        completions = Completions.concat(
+            [adapter.generate(policy, prompts.select(slice(i, i + size)), algo.temperature, algo.max_new_tokens)
+             for i in range(0, len(prompts), size)], pad_id=adapter.pad_token_id)  # [P*G, Tc]
+        generated = time.perf_counter()
+        texts = adapter.decode(completions)
+        rewards = reward_fn(repeated, texts)  # r_i = R_acc + w · R_format
     adv = advantages(rewards.total, G, algo.adv_eps)  # A_i = (r_i − mean) / (std + eps)
     seconds = {"rollout": generated - start, "reward": time.perf_counter() - generated}
     return Rollout(repeated, prompts, completions, texts, rewards, adv, seconds)
@@ -49,25 +62,32 @@ def zero_variance_groups(rewards: torch.Tensor, group_size: int) -> torch.Tensor
 
 
 def grpo_update(policy: torch.nn.Module, reference: torch.nn.Module, adapter: ModelAdapter,
-                engine: TorchEngine, rollout: Rollout, algo: Any, micro_batch_size: int) -> dict[str, float]:
+                engine: Engine, rollout: Rollout, algo: Any, micro_batch_size: int) -> dict[str, float]:
     """``algo.num_iterations`` (μ) optimizer steps on one rollout, each in micro-batches of sequences.
 
     With μ = 1 the rollout policy *is* the current policy, so π_θ_old = π_θ.detach() and the ratio is
     exactly 1. With μ > 1, π_θ_old's log-probs are taken once before the first step and the clipped
-    ratio is real. Each micro-batch's loss is weighted by its share of the batch (sequences or
-    tokens, as ``algo.loss_aggregation`` averages), so micro-batching does not change the gradient.
+    ratio is real. Each micro-batch's loss is weighted by its share of the *global* batch (sequences
+    or tokens, as ``algo.loss_aggregation`` averages, summed over ranks), so neither micro-batching
+    nor the number of ranks changes the gradient. Every rank runs the same number of micro-batches
+    (a rank with fewer pads with zero-weight repeats), so every collective is matched.
     """
-    G = algo.group_size
+    G, world = algo.group_size, world_size()
     rows = list(range(len(rollout.samples)))
     if algo.skip_zero_variance_groups:  # their advantages are 0: they would only add the KL term
         flat = zero_variance_groups(rollout.rewards.total, G).repeat_interleave(G)
         rows = [i for i in rows if not flat[i]]
-    if not rows:
-        return {"skipped_all_groups": 1.0}
     chunks = [rows[i:i + micro_batch_size] for i in range(0, len(rows), micro_batch_size)]
     mask = rollout.completions.mask
-    total = float(len(rows)) if algo.loss_aggregation == "sequence" else float(mask[rows].sum().clamp(min=1))
-    weights = [(len(c) if algo.loss_aggregation == "sequence" else float(mask[c].sum())) / total for c in chunks]
+    n_rows, n_tokens = all_reduce([float(len(rows)), float(mask[rows].sum())], "sum")  # global counts
+    n_chunks = int(all_reduce([float(len(chunks))], "max")[0])
+    if n_rows == 0:
+        return {"skipped_all_groups": 1.0}
+    # each micro-batch's share of the global loss mean (sequences or tokens) and of the token means
+    token_shares = [float(mask[c].sum()) / max(n_tokens, 1.0) for c in chunks]
+    shares = [len(c) / n_rows for c in chunks] if algo.loss_aggregation == "sequence" else list(token_shares)
+    pad = n_chunks - len(chunks)  # zero-weight padding: keeps this rank in every collective
+    chunks, shares, token_shares = chunks + [[0]] * pad, shares + [0.0] * pad, token_shares + [0.0] * pad
     batches = [(rollout.prompts.take(c), rollout.completions.take(c)) for c in chunks]
 
     start = time.perf_counter()
@@ -78,37 +98,46 @@ def grpo_update(policy: torch.nn.Module, reference: torch.nn.Module, adapter: Mo
                         if algo.num_iterations > 1 else None)
     reference_s = time.perf_counter() - start
     policy.train()
-    sums: dict[str, float] = {}
+    sums: dict[str, float] = {"entropy": 0.0}  # the same keys on every rank: they are all-reduced
     for iteration in range(algo.num_iterations):
-        for k, ((prompts, completions), weight) in enumerate(zip(batches, weights)):
+        for k, ((prompts, completions), share, token_share) in enumerate(zip(batches, shares, token_shares)):
             logprobs, entropy = adapter.completion_logprobs(policy, prompts, completions, algo.temperature,
                                                             return_entropy=True)  # [b, Tc] each
-            if iteration == 0:  # entropy of the rollout policy, per token of the kept completions
-                sums["entropy"] = sums.get("entropy", 0.0) + float((entropy * completions.mask).sum())
+            if iteration == 0 and share > 0:  # entropy of the rollout policy, per token of the kept completions
+                sums["entropy"] += float((entropy * completions.mask).sum())
             old = old_logprobs[k] if old_logprobs is not None else logprobs.detach()
             loss, metrics = grpo_loss(logprobs, old, ref_logprobs[k], rollout.advantages[chunks[k]],
                                       completions.mask, clip_eps=algo.clip_eps, beta=algo.beta,
                                       aggregation=algo.loss_aggregation)
-            engine.backward(loss * weight)
-            for key, value in {"loss": loss.item(), **metrics}.items():
-                sums[key] = sums.get(key, 0.0) + value * weight / algo.num_iterations
+            # engines average gradients over ranks: scale by the world size to get the global sum
+            engine.backward(loss * share * world, boundary=k == len(batches) - 1)
+            sums["loss"] = sums.get("loss", 0.0) + loss.item() * share / algo.num_iterations
+            for key, value in metrics.items():  # token means
+                sums[key] = sums.get(key, 0.0) + value * token_share / algo.num_iterations
         sums["grad_norm"] = sums.get("grad_norm", 0.0) + engine.step() / algo.num_iterations
-    n_tokens = float(mask[rows].sum())
-    sums["entropy"] /= max(n_tokens, 1.0)
     update_s = time.perf_counter() - start - reference_s
-    sums.update({"time/reference": reference_s, "time/update": update_s,
-                 "tokens_per_second/train": n_tokens * algo.num_iterations / max(update_s, 1e-9)})
-    return sums
+    grad_norm = sums.pop("grad_norm")  # already global
+    keys = sorted(sums)
+    out = dict(zip(keys, all_reduce([sums[k] for k in keys], "sum")))  # shares are global: sums add up
+    out["entropy"] /= max(n_tokens, 1.0)
+    out.update({"grad_norm": grad_norm, "time/reference": reference_s, "time/update": update_s,
+                "tokens_per_second/train": n_tokens * algo.num_iterations / max(update_s, 1e-9)})
+    return out
 
 
 def rollout_metrics(rollout: Rollout, group_size: int) -> dict[str, float]:
-    r = rollout.rewards
-    lengths = rollout.completions.mask.sum(dim=1).float()
+    """Reward, length and speed metrics of the whole step's rollout (every rank's share gathered)."""
+    parts = gather_objects((rollout.rewards, rollout.advantages.cpu(),
+                            rollout.completions.mask.sum(dim=1).float().cpu(), rollout.seconds))
+    r = RewardOutput.concat([p[0] for p in parts])
+    adv = torch.cat([p[1] for p in parts])
+    lengths = torch.cat([p[2] for p in parts])
+    seconds = {k: max(p[3][k] for p in parts) for k in rollout.seconds}  # the slowest rank sets the pace
     return {
-        "time/rollout": rollout.seconds["rollout"],
-        "time/reward": rollout.seconds["reward"],
-        "tokens_per_second/rollout": float(lengths.sum()) / max(rollout.seconds["rollout"], 1e-9),
-        "advantage/std": float(rollout.advantages.std()) if rollout.advantages.numel() > 1 else 0.0,
+        "time/rollout": seconds["rollout"],
+        "time/reward": seconds["reward"],
+        "tokens_per_second/rollout": float(lengths.sum()) / max(seconds["rollout"], 1e-9),
+        "advantage/std": float(adv.std()) if adv.numel() > 1 else 0.0,
         "reward/mean": float(r.total.mean()),
         "reward/std": float(r.total.std()) if r.total.numel() > 1 else 0.0,
         "reward/format": float(r.format.mean()),

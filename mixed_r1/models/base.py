@@ -86,6 +86,15 @@ class Completions:
     def select(self, rows: slice) -> "Completions":
         return Completions(self.ids[rows], self.mask[rows])
 
+    @staticmethod
+    def concat(parts: Sequence["Completions"], pad_id: int) -> "Completions":
+        """Rows of several generate calls, right-padded (mask 0) to the longest."""
+        if len(parts) == 1:
+            return parts[0]
+        width = max(p.ids.shape[1] for p in parts)
+        pad = lambda t, value: torch.nn.functional.pad(t, (0, width - t.shape[1]), value=value)  # noqa: E731
+        return Completions(torch.cat([pad(p.ids, pad_id) for p in parts]), torch.cat([pad(p.mask, 0) for p in parts]))
+
 
 def question_text(sample: Sample, prompt: Any) -> str:
     """The user text: the problem, the per-type answer hint and the paper's fixed reasoning instruction.
@@ -181,12 +190,25 @@ class ModelAdapter(ABC):
         from transformers import AutoModelForImageTextToText
 
         model = AutoModelForImageTextToText.from_pretrained(
-            path or self.cfg.path, dtype=self.dtype, attn_implementation=self.cfg.attn_implementation,
+            path or self.cfg.path, dtype=self.dtype, attn_implementation=self.attn_implementation(),
             trust_remote_code=self.trust_remote_code)
         model.to(self.device)
         if not trainable:
             model.eval().requires_grad_(False)
+        elif self.cfg.get("gradient_checkpointing"):  # recompute activations in backward: memory for time
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         return model
+
+    def attn_implementation(self) -> str:
+        """``model.attn_implementation``; ``auto`` picks flash_attention_2 when flash-attn is installed
+        and the model runs on a GPU, else PyTorch's sdpa."""
+        import importlib.util
+
+        name = self.cfg.attn_implementation
+        if name != "auto":
+            return name
+        has_flash = importlib.util.find_spec("flash_attn") is not None
+        return "flash_attention_2" if has_flash and self.device.type == "cuda" else "sdpa"
 
     def save(self, model: torch.nn.Module, out_dir: str) -> None:
         """An HF-format checkpoint (model, tokenizer, image processor) that ``from_pretrained`` loads."""

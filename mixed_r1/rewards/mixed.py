@@ -35,6 +35,13 @@ class RewardOutput:
     accuracy: torch.Tensor  # [N] the type's accuracy reward
     types: list[str]  # [N] sample type of each completion
 
+    @staticmethod
+    def concat(parts: Sequence["RewardOutput"]) -> "RewardOutput":
+        """The rewards of several ranks' rollouts as one batch (for global metrics)."""
+        return RewardOutput(total=torch.cat([p.total for p in parts]), format=torch.cat([p.format for p in parts]),
+                            accuracy=torch.cat([p.accuracy for p in parts]),
+                            types=[t for p in parts for t in p.types])
+
 
 class MixedReward:
     """Scores completions by their sample's type: yes/no and multiple choice → matching, chart →

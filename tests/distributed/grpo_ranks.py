@@ -1,0 +1,114 @@
+"""GRPO updates on a fixed global rollout under DeepSpeed, in however many processes torchrun starts.
+
+    torchrun --nproc_per_node 2 tests/distributed/grpo_ranks.py OUT_DIR [zero2|zero3]
+
+Sampling differs by rank, so the rollout here is fixed: the same global batch of prompts, completion
+tokens and rewards in any world size, each rank taking its share. Rank 0 writes one JSON line per
+scenario to OUT_DIR/results.jsonl: loss, gradient norm and a fingerprint of the updated weights. The
+tests compare a 1-process and a 2-process launch (tests/test_distributed.py).
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+import torch  # noqa: E402
+from hydra import compose, initialize_config_dir  # noqa: E402
+from omegaconf import OmegaConf  # noqa: E402
+
+from mixed_r1.data.build import load_train_samples  # noqa: E402
+from mixed_r1.engine import build_engine  # noqa: E402
+from mixed_r1.engine.distributed import init_process_group, is_main, main_first, rank, shard, world_size  # noqa: E402
+from mixed_r1.grpo.loss import advantages  # noqa: E402
+from mixed_r1.grpo.step import Rollout, grpo_update  # noqa: E402
+from mixed_r1.models import Completions, build_adapter  # noqa: E402
+from mixed_r1.recipe import tiny_corpus  # noqa: E402
+from mixed_r1.rewards.mixed import RewardOutput  # noqa: E402
+
+PROMPTS, G, TC = 4, 4, 12
+
+
+def config(out: Path, stage: str):
+    root = Path(__file__).resolve().parents[2] / "conf"
+    with initialize_config_dir(config_dir=str(root), version_base="1.3"):
+        cfg = compose(config_name="train", overrides=[f"deepspeed={stage}", f"trainer.prompts_per_step={PROMPTS}",
+                                                      f"algo.group_size={G}", "trainer.micro_batch_size=3"])
+    text = OmegaConf.to_yaml(cfg).replace("${hydra:runtime.output_dir}", str(out))
+    return OmegaConf.create(text)
+
+
+def fixed_rollout(adapter, samples, rewards: torch.Tensor) -> Rollout:
+    """The global rollout (identical on every rank), cut to this rank's prompts."""
+    g = torch.Generator().manual_seed(7)
+    ids = torch.randint(10, len(adapter.tokenizer) - 20, (PROMPTS * G, TC), generator=g)
+    lengths = torch.randint(3, TC + 1, (PROMPTS * G,), generator=g)
+    mask = (torch.arange(TC).unsqueeze(0) < lengths.unsqueeze(1)).long()
+    adv = advantages(rewards, G, 1e-4)
+    mine = shard(list(range(PROMPTS)))
+    rows = [p * G + j for p in mine for j in range(G)]
+    batch = [samples[p] for p in mine]
+    reward = RewardOutput(total=rewards[rows], format=torch.zeros(len(rows)), accuracy=rewards[rows],
+                          types=[s.type for s in batch for _ in range(G)])
+    return Rollout(samples=[s for s in batch for _ in range(G)], prompts=adapter.prompt_batch(batch).repeat(G),
+                   completions=Completions(ids[rows], mask[rows]), texts=[""] * len(rows), rewards=reward,
+                   advantages=adv[rows], seconds={"rollout": 0.0, "reward": 0.0})
+
+
+def fingerprint(model: torch.nn.Module) -> float:
+    import deepspeed
+
+    params = list(model.parameters())
+    with deepspeed.zero.GatheredParameters(params, enabled=any(hasattr(p, "ds_id") for p in params)):
+        return float(sum((p.double() * (i % 7 + 1)).sum() for i, p in enumerate(params)))
+
+
+def main() -> None:
+    out, stage = Path(sys.argv[1]), (sys.argv[2] if len(sys.argv) > 2 else "zero3")
+    init_process_group()
+    torch.manual_seed(0)
+    cfg = config(out, stage)
+    samples = main_first(lambda: load_train_samples(cfg.data))
+    adapter = main_first(lambda: build_adapter(cfg.model, cfg.prompt, torch.device("cpu"),
+                                               tiny_corpus=lambda: tiny_corpus(cfg), seed=0))
+    engine = build_engine(cfg, adapter.load_model(), world_size())
+    engine.reset_optimizer(1e-3)
+    reference = engine.prepare_reference(adapter.load_model(trainable=False))
+    algo = cfg.algo
+    results = []
+
+    def update(name: str, rewards: torch.Tensor, **algo_changes) -> None:
+        step_algo = OmegaConf.merge(algo, algo_changes)
+        rollout = fixed_rollout(adapter, samples, rewards)
+        metrics = grpo_update(engine.model, reference, adapter, engine, rollout, step_algo, 3)
+        results.append({"scenario": name, "world": world_size(), "rows_on_rank": len(rollout.samples),
+                        **{k: metrics.get(k) for k in ("loss", "grad_norm", "kl", "clip_fraction",
+                                                       "skipped_all_groups")},
+                        "fingerprint": fingerprint(engine.model), "updates": engine.updates})
+
+    varied = torch.linspace(0.0, 2.0, PROMPTS * G)
+    update("plain", varied)
+    update("token_aggregation", varied.flip(0), loss_aggregation="token")
+    # the second half of the prompts (rank 1's share with 2 processes) has all-equal rewards: with
+    # skipping, that rank has no rows left and must still join every collective
+    half = varied.clone()
+    half[PROMPTS * G // 2:] = 1.0
+    update("rank_without_rows", half, skip_zero_variance_groups=True)
+    bad = varied.clone()
+    bad[-1] = float("nan")  # a NaN reward on the last rank only: the update is skipped everywhere
+    update("nan_reward", bad)
+    update("after_nan", varied)
+    update("mu2", varied, num_iterations=2)
+    if is_main():
+        with (out / "results.jsonl").open("w") as handle:
+            for record in results:
+                handle.write(json.dumps(record) + "\n")
+    print(f"rank {rank()} done", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,147 @@
+"""DeepSpeed ZeRO-2/3 on CPU (gloo): the generated config, 1 vs 2 processes, collectives, launchers."""
+import json
+import math
+import os
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from tests.conftest import ROOT, compose_train
+from tests.test_train_cli import ENV, _torchrun, _train
+
+
+def test_deepspeed_json_is_derived_from_the_config():
+    from mixed_r1.engine.deepspeed_config import deepspeed_config, reference_config
+
+    cfg = compose_train(["model=qwen7b", "data=mixed45k", "data.train_file=x"])
+    seqs = cfg.trainer.prompts_per_step * cfg.algo.group_size  # 512
+    ds = deepspeed_config(cfg.deepspeed, cfg.trainer, seqs, cfg.trainer.prompts_per_step, cfg.model.dtype, world=8)
+    assert ds["zero_optimization"]["stage"] == 3 and ds["bf16"]["enabled"] and not ds["fp16"]["enabled"]
+    assert ds["train_micro_batch_size_per_gpu"] == cfg.trainer.micro_batch_size == 4
+    assert ds["gradient_accumulation_steps"] == 64 // 4  # 64 sequences per rank in micro-batches of 4
+    assert ds["train_batch_size"] == 512 and ds["gradient_clipping"] == cfg.trainer.grad_clip
+    assert ds["zero_optimization"]["stage3_gather_16bit_weights_on_model_save"]
+    ref = reference_config(ds)
+    assert ref["zero_optimization"]["stage"] == 3 and "optimizer" not in ref
+
+    tiny = compose_train(["deepspeed=zero2", "trainer.micro_batch_size=5"])
+    ds2 = deepspeed_config(tiny.deepspeed, tiny.trainer, 64, 8, tiny.model.dtype, world=2)
+    assert ds2["zero_optimization"]["stage"] == 2 and not ds2["bf16"]["enabled"]
+    assert (ds2["train_micro_batch_size_per_gpu"], ds2["gradient_accumulation_steps"]) == (5, 7)  # 32 per rank
+    assert reference_config(ds2) is None  # ZeRO-2 does not partition parameters: a plain replica
+
+
+def test_a_batch_that_does_not_split_over_the_ranks_is_a_config_error():
+    from mixed_r1.engine.deepspeed_config import deepspeed_config
+    from mixed_r1.errors import ConfigError
+
+    cfg = compose_train(["deepspeed=zero3", "trainer.prompts_per_step=6"])
+    with pytest.raises(ConfigError, match="trainer.prompts_per_step=6"):
+        deepspeed_config(cfg.deepspeed, cfg.trainer, 48, 6, cfg.model.dtype, world=4)
+
+
+def test_deepspeed_launcher_local_rank_argument_is_taken_out_before_hydra(monkeypatch):
+    from mixed_r1.engine.distributed import strip_local_rank
+
+    monkeypatch.delenv("LOCAL_RANK", raising=False)
+    assert strip_local_rank(["train.py", "--local_rank=3", "model=qwen7b"]) == ["train.py", "model=qwen7b"]
+    assert os.environ["LOCAL_RANK"] == "3"
+    assert strip_local_rank(["train.py", "--local_rank", "1", "seed=2"]) == ["train.py", "seed=2"]
+
+
+def test_cfg_job_of_the_paper_run_shows_the_paper_settings_and_zero3():
+    proc = _train("model=qwen7b", "data=mixed45k", "--cfg", "job", timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    cfg = yaml.safe_load(proc.stdout)
+    assert cfg["trainer"]["prompts_per_step"] == 64 and cfg["algo"]["group_size"] == 8
+    assert cfg["algo"]["temperature"] == 1.0 and cfg["algo"]["beta"] == 0.04 and cfg["trainer"]["lr"] == 3e-6
+    assert cfg["deepspeed"]["stage"] == 3 and cfg["model"]["gradient_checkpointing"] is True
+    # the command line still picks another engine
+    proc = _train("model=qwen3b", "data=mixed45k", "deepspeed=zero2", "--cfg", "job", timeout=120)
+    assert yaml.safe_load(proc.stdout)["deepspeed"]["stage"] == 2
+
+
+def _harness(tmp_path, nproc: int, stage: str, port: int) -> list[dict]:
+    out = tmp_path / f"{stage}_{nproc}"
+    out.mkdir()
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(nproc), "--master_port", str(port),
+           str(ROOT / "tests" / "distributed" / "grpo_ranks.py"), str(out), stage]
+    proc = subprocess.run(cmd, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+
+
+def _close(a: float, b: float) -> bool:
+    return math.isclose(a, b, rel_tol=2e-5, abs_tol=1e-7)
+
+
+@pytest.mark.slow
+def test_two_processes_match_one_process_and_plain_torch(tmp_path):
+    """The same global rollout: plain torch, ZeRO-3 in 1 and 2 processes and ZeRO-2 in 2 processes give
+    the same loss, gradient norm and updated weights, through micro-batching (3 per micro-batch), a
+    rank left with no rows, a NaN reward on one rank (skipped everywhere) and mu=2."""
+    runs = {"torch": _harness(tmp_path, 1, "none", 29620), "zero3x1": _harness(tmp_path, 1, "zero3", 29621),
+            "zero3x2": _harness(tmp_path, 2, "zero3", 29622), "zero2x2": _harness(tmp_path, 2, "zero2", 29623)}
+    base = runs["torch"]
+    for name, run in runs.items():
+        assert [r["scenario"] for r in run] == [r["scenario"] for r in base], name
+        for r, b in zip(run, base):
+            if r["scenario"] == "nan_reward":
+                continue
+            for key in ("loss", "grad_norm", "kl", "clip_fraction", "fingerprint"):
+                assert _close(r[key], b[key]), (name, r["scenario"], key, r[key], b[key])
+    for run in runs.values():
+        by = {r["scenario"]: r for r in run}
+        assert math.isnan(by["nan_reward"]["grad_norm"])  # skipped ...
+        assert by["nan_reward"]["fingerprint"] == by["rank_without_rows"]["fingerprint"]  # ... weights untouched
+        assert by["nan_reward"]["updates"] == by["rank_without_rows"]["updates"]
+        assert by["after_nan"]["grad_norm"] > 0 and by["after_nan"]["updates"] == by["nan_reward"]["updates"] + 1
+        assert by["mu2"]["clip_fraction"] > 0 and by["plain"]["clip_fraction"] == 0
+    assert runs["zero3x2"][0]["rows_on_rank"] == runs["torch"][0]["rows_on_rank"] // 2
+
+
+@pytest.mark.slow
+def test_train_py_in_two_zero3_processes_matches_one_process(tmp_path):
+    """torchrun train.py: one run folder, one metrics line per step, an HF export, and a supervised phase
+    whose loss and gradient norm equal the one-process run's over the same global batches."""
+    common = ["warmup.steps=3", "warmup.batch_size=8", "trainer.max_steps=2", "trainer.prompts_per_step=2",
+              "algo.group_size=4", "algo.max_new_tokens=8", "data.synthetic.num_samples=20",
+              "trainer.save_every=2", "deepspeed=zero3"]
+    one, two = tmp_path / "one", tmp_path / "two"
+    proc = _train(f"hydra.run.dir={one}", *common)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    proc = _torchrun(2, 29630, f"hydra.run.dir={two}", *common)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    read = lambda d: [json.loads(x) for x in (d / "metrics.jsonl").read_text().splitlines()]  # noqa: E731
+    a, b = read(one), read(two)
+    assert [r["step"] for r in b] == [1, 2, 3, 4, 5] and [r["phase"] for r in b] == ["sft"] * 3 + ["grpo"] * 2
+    for x, y in zip(a[:3], b[:3]):
+        assert _close(x["loss"], y["loss"]) and _close(x["grad_norm"], y["grad_norm"]), (x, y)
+    assert sorted(p.name for p in (two / "checkpoints" / "step_00000005").iterdir()) == [
+        "engine", "policy", "reference", "rng_rank0.pt", "rng_rank1.pt", "state.pt"]
+    from transformers import AutoModelForImageTextToText
+
+    model = AutoModelForImageTextToText.from_pretrained(two / "checkpoint")
+    assert model.config.model_type == "qwen2_5_vl"
+
+
+@pytest.mark.slow
+def test_two_processes_without_deepspeed_is_a_clear_error(tmp_path):
+    proc = _torchrun(2, 29640, f"hydra.run.dir={tmp_path}", "trainer.max_steps=1", "warmup.steps=0", timeout=300)
+    assert proc.returncode != 0
+    assert "deepspeed=none trains in one process" in proc.stderr
+    # each rank exits with the one-line message; the only trace is torchrun's own report of the exit
+    assert "mixed_r1/" not in proc.stderr and 'train.py", line' not in proc.stderr
+
+
+def test_slurm_tasks_get_torchrun_variables():
+    from mixed_r1.engine.distributed import torch_env_from_slurm
+
+    env = {"SLURM_PROCID": "9", "SLURM_NTASKS": "16", "SLURM_LOCALID": "1", "SLURM_JOB_NODELIST": "gpu[3-4]",
+           "SLURM_JOB_ID": "4242"}
+    got = torch_env_from_slurm(env, first_host=lambda nodes: "gpu3" if nodes == "gpu[3-4]" else "?")
+    assert got == {"RANK": "9", "WORLD_SIZE": "16", "LOCAL_RANK": "1", "MASTER_ADDR": "gpu3", "MASTER_PORT": "29742"}
+    assert torch_env_from_slurm({**env, "RANK": "9"}, first_host=str) == {}  # torchrun inside SLURM wins
+    assert torch_env_from_slurm({**env, "SLURM_NTASKS": "1"}, first_host=str) == {}  # a one-task job
