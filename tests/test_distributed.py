@@ -145,3 +145,19 @@ def test_slurm_tasks_get_torchrun_variables():
     assert got == {"RANK": "9", "WORLD_SIZE": "16", "LOCAL_RANK": "1", "MASTER_ADDR": "gpu3", "MASTER_PORT": "29742"}
     assert torch_env_from_slurm({**env, "RANK": "9"}, first_host=str) == {}  # torchrun inside SLURM wins
     assert torch_env_from_slurm({**env, "SLURM_NTASKS": "1"}, first_host=str) == {}  # a one-task job
+
+
+@pytest.mark.slow
+def test_deepspeed_launcher_runs_train_py_in_two_processes(tmp_path):
+    """`deepspeed train.py ...` passes --local_rank=N, which train.py takes out before Hydra parses."""
+    bin_dir = os.path.dirname(sys.executable)
+    cmd = [os.path.join(bin_dir, "deepspeed"), "--num_gpus", "2", "--master_port", "29650", str(ROOT / "train.py"),
+           "deepspeed=zero2", "algo=sft", "trainer.max_steps=2", "trainer.prompts_per_step=4",
+           "data.synthetic.num_samples=16", f"hydra.run.dir={tmp_path}"]
+    proc = subprocess.run(cmd, cwd=ROOT, env={**ENV, "PATH": bin_dir + os.pathsep + os.environ["PATH"]},
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:] + proc.stdout[-2000:]
+    assert "--local_rank=1" in proc.stdout + proc.stderr  # the launcher did pass it
+    lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(x)["step"] for x in lines] == [1, 2]  # rank 0 alone writes
+    assert (tmp_path / "checkpoint" / "config.json").is_file()
