@@ -41,7 +41,7 @@ def set_rng_states(states: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(states["cuda"])
 
 
-def save_checkpoint(root: Path, step: int, grpo_step: int, adapter: ModelAdapter, engine: Engine,
+def save_checkpoint(root: Path, step: int, phase_step: int, adapter: ModelAdapter, engine: Engine,
                     reference_source: Path | None, sampler: PromptSampler, keep_last: int) -> Path:
     """Every rank joins (the policy export and the engine state are collective under DeepSpeed);
     rank 0 writes the shared files, ``state.pt`` last, and renames the folder into place."""
@@ -58,7 +58,7 @@ def save_checkpoint(root: Path, step: int, grpo_step: int, adapter: ModelAdapter
     if is_main():
         if reference_source is not None:  # π_ref differs from model.path (a warm-up ran): keep it
             shutil.copytree(reference_source, tmp / "reference")
-        torch.save({"step": step, "grpo_step": grpo_step, "sampler": sampler.state_dict()}, tmp / STATE_FILE)
+        torch.save({"step": step, "phase_step": phase_step, "sampler": sampler.state_dict()}, tmp / STATE_FILE)
         if final.exists():
             shutil.rmtree(final)
         os.replace(tmp, final)

@@ -7,7 +7,7 @@ import math
 import random
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from omegaconf import OmegaConf
@@ -87,30 +87,22 @@ def answer_target(sample: Any, adapter: ModelAdapter) -> str:
     return str(sample.answer)
 
 
-def run_sft(engine: Engine, adapter: ModelAdapter, samples: list, logger: MetricsLogger,
-            targets: Callable[[list], list[str]], steps: int, batch_size: int, seed: int, first_step: int = 1) -> int:
-    """Supervised steps on ``targets(batch)`` (each rank its share of the batch); returns the last step
-    number. Both the demo's warm-up and the SFT baseline run here."""
-    sampler = PromptSampler(len(samples), batch_size, seed=seed)
-    step = first_step - 1
-    for step in range(first_step, first_step + steps):
-        start = time.perf_counter()
-        batch = [samples[i] for i in sampler.next_batch()]
-        # targets of the whole global batch on every rank (the same noise draws), then this rank's share
-        metrics = sft_step(engine.model, adapter, engine, shard(batch), shard(targets(batch)))
-        logger.log({"step": step, "phase": "sft", **metrics, "step_seconds": time.perf_counter() - start})
-    return step
-
-
 def run_warmup(cfg: Any, engine: Engine, adapter: ModelAdapter, samples: list, logger: MetricsLogger) -> int:
-    """Supervised warm-up on noisy synthetic targets so a random model emits the format (demo only)."""
+    """Supervised warm-up on noisy synthetic targets so a random model emits the format (demo only; not
+    checkpointed: a run killed here starts again). Returns the last step number."""
     warm = cfg.warmup
     rng = random.Random(cfg.seed + 2)
     noise = WarmupNoise(warm.fake_scene_prob, warm.broken_format_prob)
     engine.reset_optimizer(warm.lr)
-    return run_sft(engine, adapter, samples, logger,
-                   targets=lambda batch: [warmup_target(s, rng, noise, adapter.box_to_text) for s in batch],
-                   steps=warm.steps, batch_size=warm.batch_size, seed=cfg.seed + 1)
+    sampler = PromptSampler(len(samples), warm.batch_size, seed=cfg.seed + 1)
+    for step in range(1, warm.steps + 1):
+        start = time.perf_counter()
+        batch = [samples[i] for i in sampler.next_batch()]
+        # targets of the whole global batch on every rank (the same noise draws), then this rank's share
+        targets = [warmup_target(s, rng, noise, adapter.box_to_text) for s in batch]
+        metrics = sft_step(engine.model, adapter, engine, shard(batch), shard(targets))
+        logger.log({"step": step, "phase": "sft", **metrics, "step_seconds": time.perf_counter() - start})
+    return warm.steps
 
 
 def start_processes(cfg: Any) -> None:
@@ -146,61 +138,65 @@ def run(cfg: Any, run_dir: str | Path) -> dict[str, float]:
         seed_everything(cfg.seed + 104729 * rank())
     logger = MetricsLogger(run_dir, resume_after=state["step"] if state else None, logger_cfg=cfg.logger,
                            config=OmegaConf.to_container(cfg, resolve=True), enabled=is_main())
-    if cfg.algo.name == "sft":  # Table 1's "+SFT baseline": the same data, model and engine
-        engine.reset_optimizer(cfg.trainer.lr, cfg.trainer.lr_warmup_steps)
-        run_sft(engine, adapter, samples, logger, targets=lambda b: [answer_target(s, adapter) for s in b],
-                steps=cfg.trainer.max_steps, batch_size=cfg.trainer.prompts_per_step, seed=cfg.seed)
-        logger.close()
-        engine.export(adapter, policy, run_dir / "checkpoint")
-        return {}
-    sampler = PromptSampler(len(samples), cfg.trainer.prompts_per_step, seed=cfg.seed)
+    trainer, sft = cfg.trainer, cfg.algo.name == "sft"
+    sampler = PromptSampler(len(samples), trainer.prompts_per_step, seed=cfg.seed)
     if state:  # continue the same run: weights, optimizer, data position and RNG as they were
-        engine.reset_optimizer(cfg.trainer.lr, cfg.trainer.lr_warmup_steps)
+        engine.reset_optimizer(trainer.lr, trainer.lr_warmup_steps)
         engine.load_state(checkpoint / "engine")
         sampler.load_state_dict(state["sampler"])
         load_rng_states(checkpoint)
-        step, grpo_step = state["step"], state["grpo_step"]
+        step, phase_step = state["step"], state["phase_step"]
         reference_source = checkpoint / "reference" if (checkpoint / "reference").is_dir() else None
         records = [r for r in read_metrics(logger.path) if r.get("phase") == "grpo"] if is_main() else []
         log.info("resumed from %s (step %d)", checkpoint, step)
     else:
-        step, grpo_step, records, reference_source = 0, 0, [], None
-        if cfg.warmup.steps > 0:
+        step, phase_step, records, reference_source = 0, 0, [], None
+        if not sft and cfg.warmup.steps > 0:
             step = run_warmup(cfg, engine, adapter, samples, logger)
             reference_source = run_dir / "reference"  # π_ref is the policy as GRPO starts
             engine.export(adapter, policy, reference_source)
-        engine.reset_optimizer(cfg.trainer.lr, cfg.trainer.lr_warmup_steps)
-    reference = engine.prepare_reference(
-        adapter.load_model(trainable=False, path=str(reference_source) if reference_source else None))
-    guard = BadStepGuard(cfg.trainer.max_bad_steps)
-    reward_fn = build_reward(cfg, adapter, policy)
-    G = cfg.algo.group_size
-    micro = cfg.trainer.micro_batch_size or cfg.trainer.prompts_per_step * G
-    while grpo_step < cfg.trainer.max_steps:
-        step, grpo_step = step + 1, grpo_step + 1
+        engine.reset_optimizer(trainer.lr, trainer.lr_warmup_steps)
+
+    if sft:  # Table 1's "+SFT baseline": the same data, model, engine, checkpoints and logs
+        def train_step(batch: list) -> tuple[dict[str, float], Any]:
+            return sft_step(policy, adapter, engine, batch, [answer_target(s, adapter) for s in batch]), None
+    else:
+        reference = engine.prepare_reference(
+            adapter.load_model(trainable=False, path=str(reference_source) if reference_source else None))
+        reward_fn = build_reward(cfg, adapter, policy)
+        micro = trainer.micro_batch_size or trainer.prompts_per_step * cfg.algo.group_size
+
+        def train_step(batch: list) -> tuple[dict[str, float], Any]:
+            rollout = collect_rollout(policy, adapter, reward_fn, batch, cfg.algo, trainer.generation_batch_size,
+                                      gathered=engine.gathered)
+            return {**rollout_metrics(rollout, cfg.algo.group_size),
+                    **grpo_update(policy, reference, adapter, engine, rollout, cfg.algo, micro)}, rollout
+
+    guard = BadStepGuard(trainer.max_bad_steps)
+    while phase_step < trainer.max_steps:
+        step, phase_step = step + 1, phase_step + 1
         start = time.perf_counter()
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats()
         batch = [samples[i] for i in shard(sampler.next_batch())]  # this rank's prompts of the global batch
-        rollout = collect_rollout(policy, adapter, reward_fn, batch, cfg.algo, cfg.trainer.generation_batch_size,
-                                  gathered=engine.gathered)
-        metrics = {**rollout_metrics(rollout, G),
-                   **grpo_update(policy, reference, adapter, engine, rollout, cfg.algo, micro)}
+        metrics, rollout = train_step(batch)
         skipped = guard.record(metrics.get("grad_norm", 0.0), step)
-        record = {"step": step, "phase": "grpo", **metrics, "lr": engine.lr, "skipped": skipped,
+        record = {"step": step, "phase": cfg.algo.name, **metrics, "lr": engine.lr, "skipped": skipped,
                   "step_seconds": time.perf_counter() - start}
         if device.type == "cuda":
             record["memory/peak_gib"] = all_reduce([torch.cuda.max_memory_allocated() / 2**30], "max")[0]
         logger.log(record)
         records.append(record)
-        if cfg.trainer.log_completions_every and grpo_step % cfg.trainer.log_completions_every == 0:
-            logger.log_completions(step, completion_rows(rollout, G, cfg.trainer.log_completions_prompts))
-        if cfg.trainer.save_every and grpo_step % cfg.trainer.save_every == 0:
-            save_checkpoint(run_dir / "checkpoints", step, grpo_step, adapter, engine, reference_source, sampler,
-                            cfg.trainer.keep_last)
+        if rollout is not None and trainer.log_completions_every and phase_step % trainer.log_completions_every == 0:
+            logger.log_completions(step, completion_rows(rollout, cfg.algo.group_size, trainer.log_completions_prompts))
+        if trainer.save_every and phase_step % trainer.save_every == 0:
+            save_checkpoint(run_dir / "checkpoints", step, phase_step, adapter, engine, reference_source, sampler,
+                            trainer.keep_last)
     logger.close()
 
     engine.export(adapter, policy, run_dir / "checkpoint")
+    if sft:
+        return {}
     first, last = reward_trend(records, cfg.trainer.trend_fraction)
     summary = {"reward_first": first, "reward_last": last, "reward_gain": last - first}
     log.info("GRPO mean reward: first %d%% of steps %.3f -> last %d%% %.3f (gain %+.3f)",

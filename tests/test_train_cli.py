@@ -203,6 +203,33 @@ def test_sft_baseline_loss_decreases_and_writes_a_checkpoint(tmp_path):
     assert resolved["prompt"]["thinking"] is False
 
 
+@pytest.mark.slow
+def test_sft_baseline_checkpoints_and_resumes_like_grpo(tmp_path):
+    """The SFT baseline shares the trainer: resumable checkpoints, resume=auto, the bad-step guard."""
+    import torch
+    from safetensors.torch import load_file
+
+    common = ["algo=sft", "trainer.prompts_per_step=4", "trainer.lr=1e-3", "data.synthetic.num_samples=20",
+              "trainer.save_every=2", "trainer.keep_last=1"]
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    assert _train(f"hydra.run.dir={straight}", "trainer.max_steps=4", *common).returncode == 0
+    assert _train(f"hydra.run.dir={resumed}", "trainer.max_steps=3", *common).returncode == 0  # killed after 3
+    proc = _train(f"hydra.run.dir={resumed}", "trainer.max_steps=4", "resume=auto", *common)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "resumed from" in proc.stdout + proc.stderr
+    a = load_file(straight / "checkpoint" / "model.safetensors")
+    b = load_file(resumed / "checkpoint" / "model.safetensors")
+    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+    lines = lambda d: [_without_timings(json.loads(x))  # noqa: E731
+                       for x in (d / "metrics.jsonl").read_text().splitlines()]
+    assert lines(straight) == lines(resumed) and [r["step"] for r in lines(resumed)] == [1, 2, 3, 4]
+    assert [p.name for p in (straight / "checkpoints").iterdir()] == ["step_00000004"]
+    # a non-finite loss stops the SFT run too, with the guard's message
+    proc = _train(f"hydra.run.dir={tmp_path / 'nan'}", "trainer.max_steps=5", "trainer.lr=1e30", "trainer.max_bad_steps=1",
+                  *common[:1], "trainer.prompts_per_step=4", "data.synthetic.num_samples=20")
+    assert proc.returncode != 0 and "non-finite loss or reward" in proc.stderr
+
+
 def test_sft_targets_are_bare_answers_in_the_model_frame(adapter, samples):
     from mixed_r1.recipe import answer_target
 
