@@ -97,3 +97,13 @@ def test_registry_names_every_table4_variant_and_rejects_others(tmp_path):
     cfg = compose_train(["reward.open_ended=rouge"], run_dir=tmp_path)
     with pytest.raises(ValueError, match="reward.open_ended='rouge'"):
         build_open_ended(cfg.reward, table=lambda: None, tokenize=lambda t: [])
+
+
+def test_bmas_scorer_refuses_a_partitioned_embedding_table():
+    """Under ZeRO-3 a rank holds a flat shard of the table outside the rollout's gather: scoring there
+    would silently give every answer 0, so it is an error that says where to score."""
+    from mixed_r1.rewards.open_ended import BMASScorer
+
+    scorer = BMASScorer(lambda: torch.empty(0), lambda texts: [[1, 2] for _ in texts])
+    with pytest.raises(RuntimeError, match="gathered"):
+        scorer(["a"], ["b"])

@@ -90,6 +90,11 @@ def main() -> None:
                                                        "skipped_all_groups")},
                         "fingerprint": fingerprint(engine.model), "updates": engine.updates})
 
+    # BMAS reads the embedding table inside the rollout's gather: full, whatever the engine
+    with engine.gathered():
+        table = adapter.input_embeddings(engine.model)
+        results.append({"scenario": "embedding_table", "shape": list(table.shape),
+                        "fingerprint": float(table.double().abs().sum())})
     varied = torch.linspace(0.0, 2.0, PROMPTS * G)
     update("plain", varied)
     update("token_aggregation", varied.flip(0), loss_aggregation="token")

@@ -17,7 +17,14 @@ class BMASScorer:
         self.table, self.tokenize, self.reduction = table, tokenize, reduction
 
     def __call__(self, responses: Sequence[str], truths: Sequence[str]) -> torch.Tensor:
-        return bmas_batch(self.table(), self.tokenize(responses), self.tokenize(truths), self.reduction)
+        return bmas_batch(self.full_table(), self.tokenize(responses), self.tokenize(truths), self.reduction)
+
+    def full_table(self) -> torch.Tensor:
+        table = self.table()
+        if table.dim() != 2 or table.numel() == 0:  # a ZeRO-3 shard: the scorer ran outside the rollout's gather
+            raise RuntimeError(f"the input-embedding table has shape {tuple(table.shape)}: score inside the "
+                               f"engine's gathered() context, where the full policy is present")
+        return table
 
 
 def bipartite_similarity(sim: torch.Tensor, reduction: str = "sum") -> float:
@@ -42,7 +49,7 @@ class BipartiteScorer(BMASScorer):
     """Bipartite matching on the same cosine matrix as BMAS (the paper reports it trains worse)."""
 
     def __call__(self, responses: Sequence[str], truths: Sequence[str]) -> torch.Tensor:
-        table = self.table()
+        table = self.full_table()
         scores = []
         for resp, truth in zip(self.tokenize(responses), self.tokenize(truths)):
             if not resp or not truth:
