@@ -63,11 +63,11 @@ def test_cfg_job_of_the_paper_run_shows_the_paper_settings_and_zero3():
     assert yaml.safe_load(proc.stdout)["deepspeed"]["stage"] == 2
 
 
-def _harness(tmp_path, nproc: int, stage: str, port: int) -> list[dict]:
-    out = tmp_path / f"{stage}_{nproc}"
+def _harness(tmp_path, nproc: int, stage: str, port: int, model: str = "tiny_qwen") -> list[dict]:
+    out = tmp_path / f"{model}_{stage}_{nproc}"
     out.mkdir()
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(nproc), "--master_port", str(port),
-           str(ROOT / "tests" / "distributed" / "grpo_ranks.py"), str(out), stage]
+           str(ROOT / "tests" / "distributed" / "grpo_ranks.py"), str(out), stage, model]
     proc = subprocess.run(cmd, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
@@ -77,13 +77,7 @@ def _close(a: float, b: float) -> bool:
     return math.isclose(a, b, rel_tol=2e-5, abs_tol=1e-7)
 
 
-@pytest.mark.slow
-def test_two_processes_match_one_process_and_plain_torch(tmp_path):
-    """The same global rollout: plain torch, ZeRO-3 in 1 and 2 processes and ZeRO-2 in 2 processes give
-    the same loss, gradient norm and updated weights, through micro-batching (3 per micro-batch), a
-    rank left with no rows, a NaN reward on one rank (skipped everywhere) and mu=2."""
-    runs = {"torch": _harness(tmp_path, 1, "none", 29620), "zero3x1": _harness(tmp_path, 1, "zero3", 29621),
-            "zero3x2": _harness(tmp_path, 2, "zero3", 29622), "zero2x2": _harness(tmp_path, 2, "zero2", 29623)}
+def _assert_runs_agree(runs: dict[str, list[dict]]) -> None:
     base = runs["torch"]
     for name, run in runs.items():
         assert [r["scenario"] for r in run] == [r["scenario"] for r in base], name
@@ -100,7 +94,27 @@ def test_two_processes_match_one_process_and_plain_torch(tmp_path):
         assert by["nan_reward"]["updates"] == by["rank_without_rows"]["updates"]
         assert by["after_nan"]["grad_norm"] > 0 and by["after_nan"]["updates"] == by["nan_reward"]["updates"] + 1
         assert by["mu2"]["clip_fraction"] > 0 and by["plain"]["clip_fraction"] == 0
+
+
+@pytest.mark.slow
+def test_two_processes_match_one_process_and_plain_torch(tmp_path):
+    """The same global rollout: plain torch, ZeRO-3 in 1 and 2 processes and ZeRO-2 in 2 processes give
+    the same loss, gradient norm and updated weights, through micro-batching (3 per micro-batch), ranks
+    with different image sizes, a rank left with no rows, a NaN reward on one rank (skipped
+    everywhere) and mu=2."""
+    runs = {"torch": _harness(tmp_path, 1, "none", 29620), "zero3x1": _harness(tmp_path, 1, "zero3", 29621),
+            "zero3x2": _harness(tmp_path, 2, "zero3", 29622), "zero2x2": _harness(tmp_path, 2, "zero2", 29623)}
+    _assert_runs_agree(runs)
     assert runs["zero3x2"][1]["rows_on_rank"] == runs["torch"][1]["rows_on_rank"] // 2
+
+
+@pytest.mark.slow
+def test_internvl_ranks_with_different_tile_counts_match_one_process(tmp_path):
+    """InternVL: the wide image on rank 1 has more tiles than rank 0's; ZeRO-3 in 2 processes still
+    joins every collective and matches plain torch."""
+    runs = {"torch": _harness(tmp_path, 1, "none", 29624, "tiny_internvl"),
+            "zero3x2": _harness(tmp_path, 2, "zero3", 29625, "tiny_internvl")}
+    _assert_runs_agree(runs)
 
 
 @pytest.mark.slow

@@ -1,14 +1,17 @@
 """GRPO updates on a fixed global rollout under DeepSpeed, in however many processes torchrun starts.
 
-    torchrun --nproc_per_node 2 tests/distributed/grpo_ranks.py OUT_DIR [zero2|zero3]
+    torchrun --nproc_per_node 2 tests/distributed/grpo_ranks.py OUT_DIR [none|zero2|zero3] [tiny_qwen|tiny_internvl]
 
 Sampling differs by rank, so the rollout here is fixed: the same global batch of prompts, completion
 tokens and rewards in any world size, each rank taking its share. Rank 0 writes one JSON line per
 scenario to OUT_DIR/results.jsonl: loss, gradient norm and a fingerprint of the updated weights. The
-tests compare a 1-process and a 2-process launch (tests/test_distributed.py).
+tests compare a 1-process and a 2-process launch (tests/test_distributed.py). The last prompt has a
+wide image, so with 2 processes the ranks' micro-batches carry different numbers of image patches
+(Qwen) or tiles (InternVL).
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -33,10 +36,11 @@ from mixed_r1.rewards.mixed import RewardOutput  # noqa: E402
 PROMPTS, G, TC = 4, 4, 12
 
 
-def config(out: Path, stage: str):
+def config(out: Path, stage: str, model: str):
     root = Path(__file__).resolve().parents[2] / "conf"
     with initialize_config_dir(config_dir=str(root), version_base="1.3"):
-        cfg = compose(config_name="train", overrides=[f"deepspeed={stage}", f"trainer.prompts_per_step={PROMPTS}",
+        cfg = compose(config_name="train", overrides=[f"model={model}", f"deepspeed={stage}",
+                                                      f"trainer.prompts_per_step={PROMPTS}",
                                                       f"algo.group_size={G}", "trainer.micro_batch_size=3"])
     text = OmegaConf.to_yaml(cfg).replace("${hydra:runtime.output_dir}", str(out))
     return OmegaConf.create(text)
@@ -59,6 +63,18 @@ def fixed_rollout(adapter, samples, rewards: torch.Tensor) -> Rollout:
                    advantages=adv[rows], seconds={"rollout": 0.0, "reward": 0.0})
 
 
+def with_wide_last_image(samples: list, out: Path) -> list:
+    """The last prompt gets a 151x61 image: more patches / tiles than the others."""
+    from PIL import Image
+
+    wide = out / "wide.png"
+    if not wide.is_file():
+        Image.new("RGB", (151, 61), (30, 160, 40)).save(wide)
+    samples = list(samples)
+    samples[PROMPTS - 1] = dataclasses.replace(samples[PROMPTS - 1], image=str(wide), image_size=(151, 61))
+    return samples
+
+
 def fingerprint(model: torch.nn.Module) -> float:
     import deepspeed
 
@@ -69,10 +85,11 @@ def fingerprint(model: torch.nn.Module) -> float:
 
 def main() -> None:
     out, stage = Path(sys.argv[1]), (sys.argv[2] if len(sys.argv) > 2 else "zero3")
+    model = sys.argv[3] if len(sys.argv) > 3 else "tiny_qwen"
     init_process_group()
     torch.manual_seed(0)
-    cfg = config(out, stage)
-    samples = main_first(lambda: load_train_samples(cfg.data))
+    cfg = config(out, stage, model)
+    samples = main_first(lambda: with_wide_last_image(load_train_samples(cfg.data), out))
     adapter = main_first(lambda: build_adapter(cfg.model, cfg.prompt, torch.device("cpu"),
                                                tiny_corpus=lambda: tiny_corpus(cfg), seed=0))
     engine = build_engine(cfg, adapter.load_model(), world_size())
