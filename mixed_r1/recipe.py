@@ -120,6 +120,10 @@ def run(cfg: Any, run_dir: str | Path) -> dict[str, float]:
     """Train as configured; writes ``metrics.jsonl``, ``checkpoints/`` and the final ``checkpoint/``
     into ``run_dir``. Under a multi-process launch every rank runs this; rank 0 writes the files."""
     run_dir = Path(run_dir)
+    missing = sorted(OmegaConf.missing_keys(cfg))
+    if missing:  # e.g. data=mixed45k without data.train_file: say so before anything starts
+        raise ConfigError(f"missing required config value(s): {', '.join(missing)}; set them on the command line, "
+                          f"e.g. {missing[0]}=...")
     start_processes(cfg)
     seed_everything(cfg.seed)
     if cfg.num_threads:

@@ -63,6 +63,12 @@ def test_cfg_job_of_the_paper_run_shows_the_paper_settings_and_zero3():
     assert yaml.safe_load(proc.stdout)["deepspeed"]["stage"] == 2
 
 
+def test_a_missing_required_value_is_named_before_anything_starts(tmp_path):
+    proc = _train("model=internvl4b", "data=mixed45k", f"hydra.run.dir={tmp_path}", timeout=120)
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert "missing required config value(s): data.train_file, model.path" in proc.stderr
+
+
 def _harness(tmp_path, nproc: int, stage: str, port: int, model: str = "tiny_qwen") -> list[dict]:
     out = tmp_path / f"{model}_{stage}_{nproc}"
     out.mkdir()
