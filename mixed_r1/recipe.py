@@ -16,7 +16,7 @@ from mixed_r1.checkpoint import find_resume_checkpoint, load_rng_states, load_st
 from mixed_r1.data.build import load_train_samples
 from mixed_r1.data.sampler import PromptSampler
 from mixed_r1.data.synthetic import WarmupNoise, corpus, warmup_target
-from mixed_r1.engine import Engine, build_engine, resolve_device, seed_everything
+from mixed_r1.engine import Engine, build_engine, partitioned_loading, resolve_device, seed_everything
 from mixed_r1.engine.distributed import (all_reduce, init_process_group, is_main, launched_world_size, main_first,
                                          rank, shard, world_size)
 from mixed_r1.errors import ConfigError, TrainingDiverged
@@ -135,7 +135,8 @@ def run(cfg: Any, run_dir: str | Path) -> dict[str, float]:
                                                seed=cfg.seed))  # ... and build the tiny model
     checkpoint = find_resume_checkpoint(cfg.resume, run_dir / "checkpoints")
     state = load_state(checkpoint) if checkpoint else None
-    policy = adapter.load_model(path=str(checkpoint / "policy") if checkpoint else None)
+    with partitioned_loading(cfg, world_size()):
+        policy = adapter.load_model(path=str(checkpoint / "policy") if checkpoint else None)
     engine = build_engine(cfg, policy, world_size())
     policy = engine.model
     if rank() > 0:  # each rank samples its own completions
@@ -165,8 +166,9 @@ def run(cfg: Any, run_dir: str | Path) -> dict[str, float]:
         def train_step(batch: list) -> tuple[dict[str, float], Any]:
             return sft_step(policy, adapter, engine, batch, [answer_target(s, adapter) for s in batch]), None
     else:
-        reference = engine.prepare_reference(
-            adapter.load_model(trainable=False, path=str(reference_source) if reference_source else None))
+        with partitioned_loading(cfg, world_size()):
+            reference = adapter.load_model(trainable=False, path=str(reference_source) if reference_source else None)
+        reference = engine.prepare_reference(reference)
         reward_fn = build_reward(cfg, adapter, policy)
         micro = trainer.micro_batch_size or trainer.prompts_per_step * cfg.algo.group_size
 

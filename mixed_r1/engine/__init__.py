@@ -1,13 +1,40 @@
 """The one place that touches devices, seeding, ranks and the optimizer: plain torch or DeepSpeed."""
 from __future__ import annotations
 
-from typing import Any
+import contextlib
+from typing import Any, Iterator
 
 import torch
 
 from mixed_r1.engine.torch_engine import TorchEngine, resolve_device, seed_everything
 
 Engine = Any  # TorchEngine | DeepSpeedEngine: the same methods (backward, step, gathered, export, ...)
+
+
+def _deepspeed_config(cfg: Any, world: int) -> dict[str, Any]:
+    from mixed_r1.engine.deepspeed_config import deepspeed_config
+
+    trainer = cfg.trainer
+    sequences = trainer.prompts_per_step * cfg.algo.get("group_size", 1)
+    return deepspeed_config(cfg.deepspeed, trainer, sequences, trainer.prompts_per_step, cfg.model.dtype, world)
+
+
+@contextlib.contextmanager
+def partitioned_loading(cfg: Any, world: int) -> Iterator[None]:
+    """Around ``from_pretrained`` under ZeRO-3: transformers builds the model inside DeepSpeed's
+    ``zero.Init``, so each rank only ever holds its shard (a 7B model never sits whole on every GPU)."""
+    if cfg.deepspeed.stage != 3:
+        yield
+        return
+    import deepspeed
+    from transformers.integrations import HfDeepSpeedConfig
+
+    deepspeed.init_distributed()  # joins the existing process group: zero.Init reads the world size from it
+    active = HfDeepSpeedConfig(_deepspeed_config(cfg, world))  # transformers keeps only a weak reference
+    try:
+        yield
+    finally:
+        del active  # afterwards transformers behaves as without DeepSpeed (generate, save_pretrained)
 
 
 def build_engine(cfg: Any, model: torch.nn.Module, world: int) -> Engine:
@@ -17,13 +44,12 @@ def build_engine(cfg: Any, model: torch.nn.Module, world: int) -> Engine:
     if cfg.deepspeed.stage is None:
         return TorchEngine(model, lr=trainer.lr, weight_decay=trainer.weight_decay, betas=tuple(trainer.betas),
                            grad_clip=trainer.grad_clip)
-    from mixed_r1.engine.deepspeed_config import deepspeed_config, reference_config
+    from mixed_r1.engine.deepspeed_config import reference_config
     from mixed_r1.engine.deepspeed_engine import DeepSpeedEngine
 
-    sequences = trainer.prompts_per_step * cfg.algo.get("group_size", 1)
-    config = deepspeed_config(cfg.deepspeed, trainer, sequences, trainer.prompts_per_step, cfg.model.dtype, world)
+    config = _deepspeed_config(cfg, world)
     return DeepSpeedEngine(model, config, reference_config(config), lr=trainer.lr,
                            weight_decay=trainer.weight_decay, betas=tuple(trainer.betas))
 
 
-__all__ = ["Engine", "TorchEngine", "build_engine", "resolve_device", "seed_everything"]
+__all__ = ["Engine", "TorchEngine", "build_engine", "partitioned_loading", "resolve_device", "seed_everything"]

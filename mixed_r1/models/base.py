@@ -192,7 +192,8 @@ class ModelAdapter(ABC):
         model = AutoModelForImageTextToText.from_pretrained(
             path or self.cfg.path, dtype=self.dtype, attn_implementation=self.attn_implementation(),
             trust_remote_code=self.trust_remote_code)
-        model.to(self.device)
+        if not any(hasattr(p, "ds_id") for p in model.parameters()):  # ZeRO-3 loading placed its shards already
+            model.to(self.device)
         if not trainable:
             model.eval().requires_grad_(False)
         elif self.cfg.get("gradient_checkpointing"):  # recompute activations in backward: memory for time

@@ -25,7 +25,7 @@ from hydra import compose, initialize_config_dir  # noqa: E402
 from omegaconf import OmegaConf  # noqa: E402
 
 from mixed_r1.data.build import load_train_samples  # noqa: E402
-from mixed_r1.engine import build_engine  # noqa: E402
+from mixed_r1.engine import build_engine, partitioned_loading  # noqa: E402
 from mixed_r1.engine.distributed import init_process_group, is_main, main_first, rank, shard, world_size  # noqa: E402
 from mixed_r1.grpo.loss import advantages  # noqa: E402
 from mixed_r1.grpo.step import Rollout, grpo_update  # noqa: E402
@@ -92,9 +92,11 @@ def main() -> None:
     samples = main_first(lambda: with_wide_last_image(load_train_samples(cfg.data), out))
     adapter = main_first(lambda: build_adapter(cfg.model, cfg.prompt, torch.device("cpu"),
                                                tiny_corpus=lambda: tiny_corpus(cfg), seed=0))
-    engine = build_engine(cfg, adapter.load_model(), world_size())
+    with partitioned_loading(cfg, world_size()):  # ZeRO-3: built inside zero.Init, as train.py does
+        policy, reference = adapter.load_model(), adapter.load_model(trainable=False)
+    engine = build_engine(cfg, policy, world_size())
     engine.reset_optimizer(1e-3)
-    reference = engine.prepare_reference(adapter.load_model(trainable=False))
+    reference = engine.prepare_reference(reference)
     algo = cfg.algo
     results = []
 
