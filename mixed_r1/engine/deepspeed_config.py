@@ -4,19 +4,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from mixed_r1.errors import ConfigError
+from mixed_r1.engine.distributed import rank_share
 
 _ZERO_KEYS = ("overlap_comm", "contiguous_gradients", "reduce_bucket_size", "allgather_bucket_size",
               "stage3_prefetch_bucket_size", "stage3_param_persistence_threshold", "stage3_max_live_parameters",
               "stage3_max_reuse_distance")
-
-
-def rank_share(total: int, world: int, what: str) -> int:
-    """``total`` split evenly over ``world`` ranks, or a ConfigError naming the field."""
-    if total % world:
-        raise ConfigError(f"{what}={total} does not split evenly over {world} processes; "
-                          f"make it a multiple of the world size")
-    return total // world
 
 
 def deepspeed_config(ds: Any, trainer: Any, sequences: int, prompts: int, dtype: str, world: int) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from typing import Any, Iterator
 
 import torch
 
-from mixed_r1.engine.distributed import all_reduce, barrier, is_main
+from mixed_r1.engine.distributed import all_reduce, barrier, is_main, is_partitioned
 from mixed_r1.engine.torch_engine import warmup_lr
 
 # DeepSpeed's own collectives call torch APIs that warn on every step; the warning is not ours to fix
@@ -104,7 +104,7 @@ class DeepSpeedEngine:
 
         module = getattr(model, "module", model)  # the HF model inside a DeepSpeed engine
         params = list(module.parameters())
-        with deepspeed.zero.GatheredParameters(params, modifier_rank=None, enabled=self._partitioned(module)):
+        with deepspeed.zero.GatheredParameters(params, modifier_rank=None, enabled=is_partitioned(module)):
             if is_main():
                 adapter.save(module, str(out_dir))
         barrier()
@@ -117,7 +117,3 @@ class DeepSpeedEngine:
         _, client = self.ds.load_checkpoint(str(in_dir), tag=TAG, load_optimizer_states=True,
                                             load_lr_scheduler_states=False)
         self.updates = client["updates"]
-
-    @staticmethod
-    def _partitioned(model: torch.nn.Module) -> bool:
-        return any(hasattr(p, "ds_id") for p in model.parameters())

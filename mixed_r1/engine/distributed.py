@@ -127,14 +127,23 @@ def main_first(fn: Callable[[], T]) -> T:
     return fn()
 
 
+def rank_share(total: int, world: int, what: str) -> int:
+    """``total`` split evenly over ``world`` ranks, or a ConfigError naming the setting."""
+    if total % world:
+        raise ConfigError(f"{what}={total} does not split evenly over {world} processes; "
+                          f"make it a multiple of the world size")
+    return total // world
+
+
 def shard(items: Sequence[T]) -> list[T]:
     """This rank's contiguous share of a global batch (its length must divide by the world size)."""
-    n, world = len(items), world_size()
-    if n % world:
-        raise ConfigError(f"a batch of {n} does not split evenly over {world} processes; "
-                          f"make the batch size a multiple of the world size")
-    per = n // world
+    per = rank_share(len(items), world_size(), "a batch of")
     return list(items[rank() * per:(rank() + 1) * per])
+
+
+def is_partitioned(model: torch.nn.Module) -> bool:
+    """True when DeepSpeed ZeRO-3 holds the model's parameters as shards (it tags them with ``ds_id``)."""
+    return any(hasattr(p, "ds_id") for p in model.parameters())
 
 
 def strip_local_rank(argv: list[str]) -> list[str]:

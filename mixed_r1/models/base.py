@@ -15,6 +15,7 @@ from PIL import Image
 from transformers import GenerationConfig
 
 from mixed_r1.data.schema import Sample
+from mixed_r1.engine.distributed import is_partitioned
 from mixed_r1.errors import ConfigError
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -192,7 +193,7 @@ class ModelAdapter(ABC):
         model = AutoModelForImageTextToText.from_pretrained(
             path or self.cfg.path, dtype=self.dtype, attn_implementation=self.attn_implementation(),
             trust_remote_code=self.trust_remote_code)
-        if not any(hasattr(p, "ds_id") for p in model.parameters()):  # ZeRO-3 loading placed its shards already
+        if not is_partitioned(model):  # ZeRO-3 loading (zero.Init) placed its shards already
             model.to(self.device)
         if not trainable:
             model.eval().requires_grad_(False)

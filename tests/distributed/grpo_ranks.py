@@ -26,7 +26,8 @@ from omegaconf import OmegaConf  # noqa: E402
 
 from mixed_r1.data.build import load_train_samples  # noqa: E402
 from mixed_r1.engine import build_engine, partitioned_loading  # noqa: E402
-from mixed_r1.engine.distributed import init_process_group, is_main, main_first, rank, shard, world_size  # noqa: E402
+from mixed_r1.engine.distributed import (init_process_group, is_main, is_partitioned, main_first,  # noqa: E402
+                                         rank, shard, world_size)
 from mixed_r1.grpo.loss import advantages  # noqa: E402
 from mixed_r1.grpo.step import Rollout, grpo_update  # noqa: E402
 from mixed_r1.models import Completions, build_adapter  # noqa: E402
@@ -79,7 +80,7 @@ def fingerprint(model: torch.nn.Module) -> float:
     import deepspeed
 
     params = list(model.parameters())
-    with deepspeed.zero.GatheredParameters(params, enabled=any(hasattr(p, "ds_id") for p in params)):
+    with deepspeed.zero.GatheredParameters(params, enabled=is_partitioned(model)):
         return float(sum((p.double() * (i % 7 + 1)).sum() for i, p in enumerate(params)))
 
 
