@@ -21,11 +21,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mixed_r1.data import Sample  # noqa: E402
-from mixed_r1.data.synthetic import corpus  # noqa: E402
-from mixed_r1.rewards import bmas, bmas_batch, chart_reward, format_reward, iou_reward, matching_reward  # noqa: E402
-from mixed_r1.rewards.mixed import MixedReward  # noqa: E402
-from mixed_r1.rewards.open_ended import BipartiteScorer, BMASScorer  # noqa: E402
+from mixed_r1.data import Sample
+from mixed_r1.data.synthetic import corpus
+from mixed_r1.rewards import bmas, bmas_batch, chart_reward, format_reward, iou_reward, matching_reward
+from mixed_r1.rewards.mixed import MixedReward
+from mixed_r1.rewards.open_ended import BipartiteScorer, BMASScorer
 
 PROMPTS, GROUP, TOKENS, TRUTH_TOKENS = 64, 8, 300, 40
 
@@ -103,14 +103,14 @@ def main() -> None:
         samples += [sample] * GROUP
         texts += pool[p * GROUP:(p + 1) * GROUP]
     token_of = {}
-    tokenize = lambda ts: [token_of.setdefault(t, zipf_ids(g, args.vocab, 20)) for t in ts]  # noqa: E731
+    tokenize = lambda ts: [token_of.setdefault(t, zipf_ids(g, args.vocab, 20)) for t in ts]
     mixed = MixedReward(open_ended=BMASScorer(lambda: table, tokenize), box_to_model_frame=lambda b, s: b)
     rows.append(("mixed reward (all types, bmas)", timed(lambda: mixed(samples, texts))))
 
     if not args.skip_extra:
-        from mixed_r1.models.tiny import TINY_REWARD_BUILDERS
         from mixed_r1.rewards.open_ended.encoders import MeanPoolScorer, SentenceEmbeddingScorer
         from mixed_r1.rewards.open_ended.judge import LLMJudge
+        from mixed_r1.rewards.open_ended.tiny import TINY_REWARD_BUILDERS
 
         answers = [t.split("<answer>")[-1][:-9] for t in texts_yn]
         truth_texts = ["a red circle at the top left"] * n

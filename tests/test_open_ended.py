@@ -63,7 +63,7 @@ def test_bipartite_never_exceeds_bmas():
     """A one-to-one matching is a restricted max: per direction it cannot beat the free max."""
     g = torch.Generator().manual_seed(3)
     table = torch.randn(30, 8, generator=g)
-    tokenize = lambda texts: [[int(w) for w in t.split()] for t in texts]  # noqa: E731
+    tokenize = lambda texts: [[int(w) for w in t.split()] for t in texts]
     responses = [" ".join(str(int(x)) for x in torch.randint(0, 30, (n,), generator=g)) for n in (2, 5, 9)]
     truths = ["1 2 3", "4 5", "6 7 8 9"]
     bip = BipartiteScorer(lambda: table, tokenize)(responses, truths)
@@ -107,3 +107,18 @@ def test_bmas_scorer_refuses_a_partitioned_embedding_table():
     scorer = BMASScorer(lambda: torch.empty(0), lambda texts: [[1, 2] for _ in texts])
     with pytest.raises(RuntimeError, match="gathered"):
         scorer(["a"], ["b"])
+
+
+def test_tiny_reward_models_live_with_the_rewards_and_models_never_import_rewards():
+    """Rooms: the tiny Table 4 reward-model builders belong to the rewards package (which may import
+    models); no module of mixed_r1.models imports mixed_r1.rewards."""
+    from pathlib import Path
+
+    import mixed_r1.models.tiny as model_tiny
+    from mixed_r1.rewards.open_ended.tiny import TINY_REWARD_BUILDERS
+
+    assert set(TINY_REWARD_BUILDERS) == {"sbert", "modernbert", "llm_judge"} <= set(OPEN_ENDED)
+    assert not hasattr(model_tiny, "TINY_REWARD_BUILDERS") and not hasattr(model_tiny, "build_tiny_modernbert")
+    models_dir = Path(model_tiny.__file__).parent
+    offenders = [p.name for p in models_dir.glob("*.py") if "mixed_r1.rewards" in p.read_text(encoding="utf-8")]
+    assert offenders == []

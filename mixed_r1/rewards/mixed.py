@@ -1,18 +1,20 @@
 """Mixed-Reward (section 3.2): each sample's type picks its accuracy reward; total = accuracy + w · format.
 
-The registry :data:`ACCURACY_BY_TYPE` names the reward of each closed-form type; open-ended
-samples go, as one batch, to the configured open-ended scorer (BMAS by default).
+The registry :data:`ACCURACY_BY_TYPE` maps each closed-form type to its accuracy function, all with
+one signature ``(text, sample, ctx) -> float``; adding a type is one entry. Open-ended samples go,
+as one batch, to the configured open-ended scorer (BMAS by default).
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, Sequence, cast
 
 import torch
 
 from mixed_r1.data.schema import SAMPLE_TYPES, Sample
-from mixed_r1.rewards.chart import chart_reward
+from mixed_r1.errors import ConfigError
+from mixed_r1.rewards.chart import chart_reward, check_chart_mode, exact_tolerance
 from mixed_r1.rewards.extract import extract_answer
 from mixed_r1.rewards.format import format_reward
 from mixed_r1.rewards.iou import iou_reward
@@ -22,9 +24,54 @@ from mixed_r1.rewards.open_ended import OpenEndedScorer
 # (box in original pixels, (width, height)) -> box in the frame the model emits
 BoxFrameFn = Callable[[list[float], tuple[int, int]], list[float]]
 
-ACCURACY_BY_TYPE: dict[str, str] = {
-    "yes_no": "matching", "multiple_choice": "matching", "chart": "chart", "grounding": "iou",
-    "open_ended": "open_ended",
+OPEN_ENDED_TYPE = "open_ended"  # scored in one batch by the configured scorer, not per completion
+
+
+def _same_frame(box: list[float], image_size: tuple[int, int]) -> list[float]:
+    return box
+
+
+@dataclass(frozen=True)
+class RewardContext:
+    """What accuracy functions need beyond the text and the sample: the run's reward settings.
+
+    Checked when built, so a bad ``reward.chart`` setting fails at start, not when a model first answers.
+    """
+
+    chart_tolerance: float = 1e-2
+    chart_mode: str = "absolute"
+    box_to_model_frame: BoxFrameFn = _same_frame
+
+    def __post_init__(self) -> None:
+        try:
+            check_chart_mode(self.chart_mode)
+            exact_tolerance(self.chart_tolerance)
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
+
+
+AccuracyFn = Callable[[str, Sample, RewardContext], float]
+
+
+def matching_accuracy(text: str, sample: Sample, ctx: RewardContext) -> float:
+    """Yes/no and multiple choice, with the sample's options when it has them (a yes/no reply may
+    then name the option: 'A' or 'yes'); see :func:`~mixed_r1.rewards.matching.reply_matches`."""
+    return matching_reward(text, str(sample.answer), sample.options)
+
+
+def chart_accuracy(text: str, sample: Sample, ctx: RewardContext) -> float:
+    return chart_reward(text, str(sample.answer), ctx.chart_tolerance, ctx.chart_mode)
+
+
+def grounding_accuracy(text: str, sample: Sample, ctx: RewardContext) -> float:
+    """IoU against the ground-truth box converted into the frame the model emits."""
+    box = cast(list[float], sample.answer)  # a grounding answer is a box (checked at load time)
+    return iou_reward(text, ctx.box_to_model_frame(list(box), sample.image_size))
+
+
+ACCURACY_BY_TYPE: dict[str, AccuracyFn] = {
+    "yes_no": matching_accuracy, "multiple_choice": matching_accuracy, "chart": chart_accuracy,
+    "grounding": grounding_accuracy,
 }
 
 
@@ -36,7 +83,7 @@ class RewardOutput:
     types: list[str]  # [N] sample type of each completion
 
     @staticmethod
-    def concat(parts: Sequence["RewardOutput"]) -> "RewardOutput":
+    def concat(parts: Sequence[RewardOutput]) -> RewardOutput:
         """The rewards of several ranks' rollouts as one batch (for global metrics)."""
         return RewardOutput(total=torch.cat([p.total for p in parts]), format=torch.cat([p.format for p in parts]),
                             accuracy=torch.cat([p.accuracy for p in parts]),
@@ -44,27 +91,23 @@ class RewardOutput:
 
 
 class MixedReward:
-    """Scores completions by their sample's type: yes/no and multiple choice → matching, chart →
-    chart, grounding → IoU (ground truth converted to the model's box frame first), open-ended → the
-    configured scorer on the extracted answers. Never raises on model output."""
+    """Scores completions by their sample's type: closed-form types through :data:`ACCURACY_BY_TYPE`
+    (yes/no and multiple choice → matching, chart → chart, grounding → IoU with the ground truth in
+    the model's box frame), open-ended → the configured scorer on the extracted answers, in one
+    batch. Never raises on model output."""
 
     def __init__(self, open_ended: OpenEndedScorer, box_to_model_frame: BoxFrameFn, format_weight: float = 1.0,
                  chart_tolerance: float = 1e-2, chart_mode: str = "absolute") -> None:
         self.open_ended = open_ended
-        self.box_to_model_frame = box_to_model_frame
         self.format_weight = format_weight
-        self.chart_tolerance = chart_tolerance
-        self.chart_mode = chart_mode
+        self.context = RewardContext(chart_tolerance=chart_tolerance, chart_mode=chart_mode,
+                                     box_to_model_frame=box_to_model_frame)
 
     def closed_form(self, sample: Sample, text: str) -> float:
-        kind = ACCURACY_BY_TYPE.get(sample.type)
-        if kind == "matching":
-            return matching_reward(text, str(sample.answer), sample.options)
-        if kind == "chart":
-            return chart_reward(text, str(sample.answer), self.chart_tolerance, self.chart_mode)
-        if kind == "iou":
-            return iou_reward(text, self.box_to_model_frame(list(sample.answer), sample.image_size))
-        raise ValueError(f"sample {sample.id}: no closed-form accuracy reward for type {sample.type!r}")
+        accuracy = ACCURACY_BY_TYPE.get(sample.type)
+        if accuracy is None:  # types are validated at load time: this is a registry gap, not model output
+            raise ValueError(f"sample {sample.id}: no closed-form accuracy reward for type {sample.type!r}")
+        return accuracy(text, sample, self.context)
 
     def __call__(self, samples: Sequence[Sample], texts: Sequence[str]) -> RewardOutput:
         if len(samples) != len(texts):
@@ -72,7 +115,7 @@ class MixedReward:
         accuracy = [0.0] * len(texts)
         open_idx, open_replies = [], []
         for i, (sample, text) in enumerate(zip(samples, texts)):
-            if sample.type == "open_ended":
+            if sample.type == OPEN_ENDED_TYPE:
                 reply = extract_answer(text)
                 if reply:  # no answer: 0, like every other type
                     open_idx.append(i)
@@ -89,11 +132,11 @@ class MixedReward:
                             types=[s.type for s in samples])
 
 
-def per_type_means(values: torch.Tensor, types: Sequence[str], prefix: str) -> dict[str, float]:
-    """``{prefix/<type>: mean}`` over the completions of each type present."""
-    out: dict[str, float] = {}
+def per_type_means(values: torch.Tensor, types: Sequence[str], prefix: str) -> dict[str, float | None]:
+    """``{prefix/<type>: mean}`` over the completions of each type; ``None`` for a type this batch lacks
+    (every step logs the same keys)."""
+    out: dict[str, float | None] = {}
     for sample_type in SAMPLE_TYPES:
-        mask = torch.tensor([t == sample_type for t in types])
-        if mask.any():
-            out[f"{prefix}/{sample_type}"] = float(values[mask].mean())
+        mask = torch.tensor([t == sample_type for t in types], dtype=torch.bool)
+        out[f"{prefix}/{sample_type}"] = float(values[mask].mean()) if mask.any() else None
     return out

@@ -11,7 +11,6 @@ from typing import Any, Callable, Protocol, Sequence
 import torch
 
 from mixed_r1.errors import ConfigError
-
 from mixed_r1.rewards.open_ended.similarity import BipartiteScorer, BMASScorer
 
 
@@ -65,7 +64,7 @@ def build_open_ended(reward_cfg: Any, table: TableFn, tokenize: TokenizeFn, devi
         raise ConfigError(f"reward.open_ended={name!r}; expected one of {sorted(OPEN_ENDED)}")
     model_cfg = reward_cfg.get(name)
     if model_cfg is not None and model_cfg.get("tiny") and not Path(model_cfg.path).exists():
-        from mixed_r1.models.tiny import TINY_REWARD_BUILDERS
+        from mixed_r1.rewards.open_ended.tiny import TINY_REWARD_BUILDERS
 
         if tiny_corpus is None:
             raise ConfigError(f"building the tiny {name} model needs a tokenizer corpus")
