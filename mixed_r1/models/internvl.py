@@ -19,7 +19,8 @@ class InternVLAdapter(ModelAdapter):
 
     MODEL_TYPE = "internvl"
     conversion_hint = (" (the hub's OpenGVLab/InternVL2_5-* checkpoints are remote code, model_type "
-                       "'internvl_chat': convert them with transformers' convert_internvl_weights_to_hf.py)")
+                       "'internvl_chat': build_adapter converts them automatically through "
+                       "InternVLAdapter.prepare_checkpoint, following transformers' convert_internvl_weights_to_hf.py)")
     CONTEXT_TOKEN = "<IMG_CONTEXT>"
     SUPPRESSED_TOKENS = ("<IMG_CONTEXT>", "<img>", "</img>")
     BOX_SCALE = 1000
@@ -33,6 +34,15 @@ class InternVLAdapter(ModelAdapter):
         self.image_processor.crop_to_patches = True
         self.image_processor.min_patches = 1
         self.image_processor.max_patches = cfg.max_num_tiles
+
+    @classmethod
+    def prepare_checkpoint(cls, path: str) -> str:
+        """The folder to load for ``model.path``: the hub's remote-code layout (``OpenGVLab/InternVL2_5-4B``,
+        model_type ``internvl_chat``) is converted once into a cache folder beside it and that folder is
+        returned; a native checkpoint's ``path`` comes back unchanged."""
+        from mixed_r1.models.internvl_conversion import prepare_internvl_checkpoint
+
+        return prepare_internvl_checkpoint(path)
 
     def image_placeholders(self, vision: dict[str, torch.Tensor]) -> tuple[list[str], list[int]]:
         tiles = vision["num_patches"].tolist()
