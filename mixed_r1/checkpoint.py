@@ -3,8 +3,9 @@
 A checkpoint folder ``step_<N>/`` holds the policy as an HF export (loadable with
 ``from_pretrained``), the engine state in ``engine/`` (optimizer state and update count; under
 DeepSpeed its own partitioned checkpoint), each rank's RNG states, the frozen reference when it is not
-``model.path`` (after a warm-up), and ``state.pt``: data-sampler position and the step counters. It is written under a temporary name and renamed when
-complete, so a run killed while saving never leaves a half checkpoint that ``resume=auto`` would pick.
+``model.path`` (after a warm-up), and ``state.pt``: data-sampler position and the step counters. It is
+written under a temporary name and renamed when complete, so a run killed while saving never leaves a
+half checkpoint that ``resume=auto`` would pick.
 """
 from __future__ import annotations
 

@@ -36,14 +36,19 @@ class MetricsLogger:
         self._file = self.path.open("a", encoding="utf-8")
 
     def log(self, record: dict[str, Any]) -> None:
+        """One line of strict JSON: a NaN or inf value (a skipped update's gradient norm) is ``null``."""
         if not self.enabled:
             return
-        self._file.write(json.dumps(record) + "\n")
+        record = {k: strict_json_value(v) for k, v in record.items()}
+        self._file.write(json.dumps(record, allow_nan=False) + "\n")
         self._file.flush()
         if self.wandb is not None:
-            self.wandb.log({k: v for k, v in record.items() if isinstance(v, (int, float)) and k != "step"},
+            self.wandb.log({k: v for k, v in record.items()
+                            if isinstance(v, (int, float)) and not isinstance(v, bool) and k != "step"},
                            step=record["step"])
-        shown = " ".join(f"{k}={record[k]:.4g}" for k in _CONSOLE_KEYS if k in record)
+        shown = " ".join(f"{k}={record[k]:.4g}" for k in _CONSOLE_KEYS if isinstance(record.get(k), (int, float)))
+        if record.get("skipped"):
+            shown += f" skipped={record.get('skip_reason')}"
         log.info("[%s %d] %s", record.get("phase", "?"), record.get("step", -1), shown)
 
     def log_completions(self, step: int, rows: list[dict[str, Any]]) -> None:
@@ -69,6 +74,13 @@ class MetricsLogger:
         self._file.close()
         if self.wandb is not None:
             self.wandb.finish()
+
+
+def strict_json_value(value: Any) -> Any:
+    """``None`` for a non-finite float (strict JSON has no NaN), the value otherwise."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def _start_wandb(run_dir: Path, logger_cfg: Any, config: dict[str, Any] | None) -> Any:

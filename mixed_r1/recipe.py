@@ -1,31 +1,47 @@
-"""The training recipe: compose data, model adapter, rewards and engine from config, then run
-the (optional) supervised warm-up and the GRPO loop. ``train.py`` only calls :func:`run`."""
+"""The training recipe: compose data, model adapter, rewards and engine from config, then run the
+(optional) supervised warm-up and the training loop of the algorithm ``algo.name`` picks from
+:data:`ALGORITHMS`. ``train.py`` only calls :func:`run`."""
 from __future__ import annotations
 
 import logging
 import math
 import random
+import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from omegaconf import OmegaConf
+from transformers.utils import logging as hf_logging
 
 from mixed_r1.checkpoint import find_resume_checkpoint, load_rng_states, load_state, save_checkpoint
 from mixed_r1.data.build import load_train_samples
 from mixed_r1.data.sampler import PromptSampler
-from mixed_r1.data.synthetic import WarmupNoise, corpus, warmup_target
+from mixed_r1.data.schema import Sample
+from mixed_r1.data.synthetic import corpus
 from mixed_r1.engine import Engine, build_engine, partitioned_loading, resolve_device, seed_everything
-from mixed_r1.engine.distributed import (all_reduce, init_process_group, is_main, launched_world_size, main_first,
-                                         rank, shard, world_size)
+from mixed_r1.engine.distributed import (
+    all_reduce,
+    init_process_group,
+    is_main,
+    launched_world_size,
+    main_first,
+    rank,
+    shard,
+    world_size,
+)
 from mixed_r1.errors import ConfigError, TrainingDiverged
-from mixed_r1.grpo.step import collect_rollout, grpo_update, rollout_metrics
+from mixed_r1.grpo.config import GRPOConfig
+from mixed_r1.grpo.step import Rollout, collect_rollout, grpo_update, rollout_metrics
 from mixed_r1.metrics import MetricsLogger, read_metrics, reward_trend
 from mixed_r1.models import ModelAdapter, build_adapter
+from mixed_r1.progress import progress_bar
 from mixed_r1.rewards.mixed import MixedReward
 from mixed_r1.rewards.open_ended import build_open_ended
 from mixed_r1.sft import sft_step
+from mixed_r1.sft.warmup import WarmupNoise, warmup_target
 
 log = logging.getLogger("mixed_r1")
 
@@ -49,7 +65,7 @@ def build_reward(cfg: Any, adapter: ModelAdapter, policy: torch.nn.Module) -> Mi
     )
 
 
-def completion_rows(rollout: Any, group_size: int, prompts: int) -> list[dict[str, Any]]:
+def completion_rows(rollout: Rollout, group_size: int, prompts: int) -> list[dict[str, Any]]:
     """The first ``prompts`` groups of a rollout as rows: image, question, completion, reward, advantage."""
     rows = []
     for i in range(min(len(rollout.samples), prompts * group_size)):
@@ -61,33 +77,48 @@ def completion_rows(rollout: Any, group_size: int, prompts: int) -> list[dict[st
 
 
 class BadStepGuard:
-    """Counts consecutive skipped (non-finite) updates and stops the run after ``limit`` in a row."""
+    """Counts consecutive skipped (non-finite) updates; ``check`` stops the run after ``limit`` in a row
+    (called after the step is logged, so the step that trips it is in ``metrics.jsonl``)."""
 
     def __init__(self, limit: int) -> None:
         self.limit, self.in_a_row = limit, 0
 
-    def record(self, grad_norm: float, step: int) -> bool:
-        """True when this step's update was skipped; raises after ``limit`` skips in a row."""
+    def record(self, grad_norm: float | None, step: int) -> bool:
+        """True when this step's update was skipped for a non-finite loss or gradient. ``None`` (no
+        update was attempted: every group skipped) neither counts nor resets."""
+        if grad_norm is None:
+            return False
         if math.isfinite(grad_norm):
             self.in_a_row = 0
             return False
         self.in_a_row += 1
         log.warning("step %d: non-finite loss or reward, update skipped (%d in a row)", step, self.in_a_row)
+        return True
+
+    def check(self, step: int) -> None:
+        """Raise :class:`TrainingDiverged` once ``limit`` updates in a row were skipped."""
         if self.in_a_row >= self.limit:
             raise TrainingDiverged(f"{self.in_a_row} steps in a row had a non-finite loss or reward (last: step "
                                    f"{step}); stopping. Lower trainer.lr or check the data and rewards "
                                    f"(trainer.max_bad_steps={self.limit}).")
-        return True
 
 
-def answer_target(sample: Any, adapter: ModelAdapter) -> str:
+def step_record(step: int, phase: str, metrics: dict[str, Any], engine: Engine, skipped: bool,
+                seconds: float) -> dict[str, Any]:
+    """One metrics line: every step of a phase carries the same keys."""
+    reason = metrics.get("skip_reason") or ("non_finite" if skipped else None)
+    return {"step": step, "phase": phase, **metrics, "lr": engine.lr, "skipped": reason is not None,
+            "skip_reason": reason, "step_seconds": seconds}
+
+
+def answer_target(sample: Sample, adapter: ModelAdapter) -> str:
     """The SFT baseline's target: the bare answer, in the form the model emits (boxes in its frame)."""
     if isinstance(sample.answer, list):
         return adapter.box_to_text(sample.answer, sample.image_size)
     return str(sample.answer)
 
 
-def run_warmup(cfg: Any, engine: Engine, adapter: ModelAdapter, samples: list, logger: MetricsLogger) -> int:
+def run_warmup(cfg: Any, engine: Engine, adapter: ModelAdapter, samples: list[Sample], logger: MetricsLogger) -> int:
     """Supervised warm-up on noisy synthetic targets so a random model emits the format (demo only; not
     checkpointed: a run killed here starts again). Returns the last step number."""
     warm = cfg.warmup
@@ -95,14 +126,106 @@ def run_warmup(cfg: Any, engine: Engine, adapter: ModelAdapter, samples: list, l
     noise = WarmupNoise(warm.fake_scene_prob, warm.broken_format_prob)
     engine.reset_optimizer(warm.lr)
     sampler = PromptSampler(len(samples), warm.batch_size, seed=cfg.seed + 1)
-    for step in range(1, warm.steps + 1):
-        start = time.perf_counter()
-        batch = [samples[i] for i in sampler.next_batch()]
-        # targets of the whole global batch on every rank (the same noise draws), then this rank's share
-        targets = [warmup_target(s, rng, noise, adapter.box_to_text) for s in batch]
-        metrics = sft_step(engine.model, adapter, engine, shard(batch), shard(targets))
-        logger.log({"step": step, "phase": "sft", **metrics, "step_seconds": time.perf_counter() - start})
+    guard = BadStepGuard(cfg.trainer.max_bad_steps)
+    with progress_bar(warm.steps, desc="warm-up") as bar:
+        for step in range(1, warm.steps + 1):
+            start = time.perf_counter()
+            batch = [samples[i] for i in sampler.next_batch()]
+            # targets of the whole global batch on every rank (the same noise draws), then this rank's share
+            targets = [warmup_target(s, rng, noise, adapter.box_to_text) for s in batch]
+            metrics = sft_step(engine.model, adapter, engine, shard(batch), shard(targets),
+                               cfg.trainer.micro_batch_size)
+            skipped = guard.record(metrics["grad_norm"], step)
+            logger.log(step_record(step, "sft", metrics, engine, skipped, time.perf_counter() - start))
+            guard.check(step)
+            bar.update()
     return warm.steps
+
+
+# ----------------------------------------------------------------------------- algorithms by name
+StepOutput = tuple[dict[str, Any], Rollout | None]
+TrainStep = Callable[[list[Sample]], StepOutput]
+
+
+@dataclass
+class StepContext:
+    """What an algorithm's step is built from."""
+
+    cfg: Any
+    adapter: ModelAdapter
+    engine: Engine
+    settings: Any  # the algorithm's validated settings (``Algorithm.settings`` of ``cfg.algo``)
+    reference_source: Path | None  # π_ref's checkpoint when it is not ``model.path`` (after a warm-up)
+
+
+def build_grpo_step(ctx: StepContext) -> TrainStep:
+    """GRPO (section 3.2): rollout with the mixed reward, then μ clipped, KL-regularised updates."""
+    cfg, adapter, engine, algo = ctx.cfg, ctx.adapter, ctx.engine, ctx.settings
+    with partitioned_loading(cfg, world_size()):
+        source = str(ctx.reference_source) if ctx.reference_source else None
+        reference = engine.prepare_reference(adapter.load_model(trainable=False, path=source))
+    reward_fn = build_reward(cfg, adapter, engine.model)
+    trainer = cfg.trainer
+
+    def step(batch: list[Sample]) -> StepOutput:
+        rollout = collect_rollout(engine.model, adapter, reward_fn, batch, algo, trainer.generation_batch_size,
+                                  gathered=engine.gathered)
+        update = grpo_update(engine.model, reference, adapter, engine, rollout, algo, trainer.micro_batch_size)
+        return {**rollout_metrics(rollout, algo.group_size), **update}, rollout
+
+    return step
+
+
+def build_sft_step(ctx: StepContext) -> TrainStep:
+    """Table 1's "+SFT baseline": the bare answers as targets, the same data, engine, loop and logs."""
+    cfg, adapter, engine = ctx.cfg, ctx.adapter, ctx.engine
+
+    def step(batch: list[Sample]) -> StepOutput:
+        targets = [answer_target(s, adapter) for s in batch]
+        return sft_step(engine.model, adapter, engine, batch, targets, cfg.trainer.micro_batch_size), None
+
+    return step
+
+
+@dataclass(frozen=True)
+class Algorithm:
+    """A training algorithm: its settings, read and validated at start-up, and its step."""
+
+    settings: Callable[[Any], Any]  # the ``algo`` node -> validated settings
+    build_step: Callable[[StepContext], TrainStep]
+    sequences_per_prompt: Callable[[Any], int]  # sequences one prompt trains on (GRPO: G)
+    warmup: bool  # whether the demo's supervised warm-up runs first (``warmup.steps`` > 0)
+
+
+ALGORITHMS: dict[str, Algorithm] = {
+    "grpo": Algorithm(GRPOConfig.from_config, build_grpo_step, lambda s: s.group_size, warmup=True),
+    "sft": Algorithm(lambda algo: None, build_sft_step, lambda s: 1, warmup=False),
+}
+
+
+# ----------------------------------------------------------------------------- start-up
+def check_trainer(trainer: Any) -> None:
+    """Trainer values that cannot run, refused before anything is loaded (one line naming the key)."""
+    checks = [
+        (trainer.lr > 0, "lr", "must be > 0"),
+        (trainer.prompts_per_step > 0, "prompts_per_step", "must be > 0"),
+        (trainer.micro_batch_size >= 0, "micro_batch_size", "must be >= 0 (0: a rank's whole share at once)"),
+        (trainer.generation_batch_size >= 0, "generation_batch_size", "must be >= 0 (0: a rank's whole share)"),
+        (trainer.max_steps >= 0, "max_steps", "must be >= 0"),
+        (trainer.max_bad_steps >= 1, "max_bad_steps", "must be >= 1"),
+    ]
+    for ok, key, why in checks:
+        if not ok:
+            raise ConfigError(f"trainer.{key}={trainer[key]!r} {why}")
+
+
+def algorithm_of(cfg: Any) -> tuple[Algorithm, Any]:
+    """The algorithm ``algo.name`` names and its validated settings."""
+    name = cfg.algo.name
+    if name not in ALGORITHMS:
+        raise ConfigError(f"algo.name={name!r}; expected one of {', '.join(sorted(ALGORITHMS))}")
+    algorithm = ALGORITHMS[name]
+    return algorithm, algorithm.settings(cfg.algo)
 
 
 def start_processes(cfg: Any) -> None:
@@ -124,7 +247,11 @@ def run(cfg: Any, run_dir: str | Path) -> dict[str, float]:
     if missing:  # e.g. data=mixed45k without data.train_file: say so before anything starts
         raise ConfigError(f"missing required config value(s): {', '.join(missing)}; set them on the command line, "
                           f"e.g. {missing[0]}=...")
+    check_trainer(cfg.trainer)
+    algorithm, settings = algorithm_of(cfg)
     start_processes(cfg)
+    if not sys.stderr.isatty():  # a log file gets log lines, not transformers' per-file progress bars
+        hf_logging.disable_progress_bar()
     seed_everything(cfg.seed)
     if cfg.num_threads:
         torch.set_num_threads(cfg.num_threads)
@@ -137,15 +264,14 @@ def run(cfg: Any, run_dir: str | Path) -> dict[str, float]:
     state = load_state(checkpoint) if checkpoint else None
     with partitioned_loading(cfg, world_size()):
         policy = adapter.load_model(path=str(checkpoint / "policy") if checkpoint else None)
-    engine = build_engine(cfg, policy, world_size())
-    policy = engine.model
+    engine = build_engine(cfg, policy, world_size(), device)
     if rank() > 0:  # each rank samples its own completions
         seed_everything(cfg.seed + 104729 * rank())
     logger = MetricsLogger(run_dir, resume_after=state["step"] if state else None, logger_cfg=cfg.logger,
                            config=OmegaConf.to_container(cfg, resolve=True), enabled=is_main())
-    trainer, sft = cfg.trainer, cfg.algo.name == "sft"
+    trainer, phase = cfg.trainer, cfg.algo.name
     sampler = PromptSampler(len(samples), trainer.prompts_per_step, seed=cfg.seed)
-    if state:  # continue the same run: weights, optimizer, data position and RNG as they were
+    if checkpoint is not None and state is not None:  # continue the same run: weights, optimizer, data, RNG
         engine.reset_optimizer(trainer.lr, trainer.lr_warmup_steps)
         engine.load_state(checkpoint / "engine")
         sampler.load_state_dict(state["sampler"])
@@ -156,52 +282,43 @@ def run(cfg: Any, run_dir: str | Path) -> dict[str, float]:
         log.info("resumed from %s (step %d)", checkpoint, step)
     else:
         step, phase_step, records, reference_source = 0, 0, [], None
-        if not sft and cfg.warmup.steps > 0:
+        if algorithm.warmup and cfg.warmup.steps > 0:
             step = run_warmup(cfg, engine, adapter, samples, logger)
             reference_source = run_dir / "reference"  # π_ref is the policy as GRPO starts
-            engine.export(adapter, policy, reference_source)
+            engine.export(adapter, engine.model, reference_source)
         engine.reset_optimizer(trainer.lr, trainer.lr_warmup_steps)
 
-    if sft:  # Table 1's "+SFT baseline": the same data, model, engine, checkpoints and logs
-        def train_step(batch: list) -> tuple[dict[str, float], Any]:
-            return sft_step(policy, adapter, engine, batch, [answer_target(s, adapter) for s in batch]), None
-    else:
-        with partitioned_loading(cfg, world_size()):
-            reference = adapter.load_model(trainable=False, path=str(reference_source) if reference_source else None)
-        reference = engine.prepare_reference(reference)
-        reward_fn = build_reward(cfg, adapter, policy)
-        micro = trainer.micro_batch_size or trainer.prompts_per_step * cfg.algo.group_size
-
-        def train_step(batch: list) -> tuple[dict[str, float], Any]:
-            rollout = collect_rollout(policy, adapter, reward_fn, batch, cfg.algo, trainer.generation_batch_size,
-                                      gathered=engine.gathered)
-            return {**rollout_metrics(rollout, cfg.algo.group_size),
-                    **grpo_update(policy, reference, adapter, engine, rollout, cfg.algo, micro)}, rollout
-
+    train_step = algorithm.build_step(StepContext(cfg, adapter, engine, settings, reference_source))
+    group_size = algorithm.sequences_per_prompt(settings)
     guard = BadStepGuard(trainer.max_bad_steps)
-    while phase_step < trainer.max_steps:
-        step, phase_step = step + 1, phase_step + 1
-        start = time.perf_counter()
-        if device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats()
-        batch = [samples[i] for i in shard(sampler.next_batch())]  # this rank's prompts of the global batch
-        metrics, rollout = train_step(batch)
-        skipped = guard.record(metrics.get("grad_norm", 0.0), step)
-        record = {"step": step, "phase": cfg.algo.name, **metrics, "lr": engine.lr, "skipped": skipped,
-                  "step_seconds": time.perf_counter() - start}
-        if device.type == "cuda":
-            record["memory/peak_gib"] = all_reduce([torch.cuda.max_memory_allocated() / 2**30], "max")[0]
-        logger.log(record)
-        records.append(record)
-        if rollout is not None and trainer.log_completions_every and phase_step % trainer.log_completions_every == 0:
-            logger.log_completions(step, completion_rows(rollout, cfg.algo.group_size, trainer.log_completions_prompts))
-        if trainer.save_every and phase_step % trainer.save_every == 0:
-            save_checkpoint(run_dir / "checkpoints", step, phase_step, adapter, engine, reference_source, sampler,
-                            trainer.keep_last)
+    with progress_bar(trainer.max_steps, initial=phase_step, desc=phase) as bar:
+        while phase_step < trainer.max_steps:
+            step, phase_step = step + 1, phase_step + 1
+            start = time.perf_counter()
+            if device.type == "cuda":
+                torch.cuda.reset_peak_memory_stats()
+            batch = [samples[i] for i in shard(sampler.next_batch())]  # this rank's prompts of the global batch
+            metrics, rollout = train_step(batch)
+            skipped = guard.record(metrics.get("grad_norm"), step)
+            record = step_record(step, phase, metrics, engine, skipped, time.perf_counter() - start)
+            if device.type == "cuda":
+                record["memory/peak_gib"] = all_reduce([torch.cuda.max_memory_allocated() / 2**30], "max")[0]
+            logger.log(record)
+            guard.check(step)
+            records.append(record)
+            bar.set_postfix({k.split("/")[-1]: record[k] for k in ("reward/mean", "loss")
+                             if isinstance(record.get(k), float)}, refresh=False)
+            bar.update()
+            if (rollout is not None and trainer.log_completions_every
+                    and phase_step % trainer.log_completions_every == 0):
+                logger.log_completions(step, completion_rows(rollout, group_size, trainer.log_completions_prompts))
+            if trainer.save_every and phase_step % trainer.save_every == 0:
+                save_checkpoint(run_dir / "checkpoints", step, phase_step, adapter, engine, reference_source,
+                                sampler, trainer.keep_last)
     logger.close()
 
-    engine.export(adapter, policy, run_dir / "checkpoint")
-    if sft:
+    engine.export(adapter, engine.model, run_dir / "checkpoint")
+    if phase != "grpo":
         return {}
     first, last = reward_trend(records, cfg.trainer.trend_fraction)
     summary = {"reward_first": first, "reward_last": last, "reward_gain": last - first}

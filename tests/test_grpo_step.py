@@ -1,11 +1,13 @@
 """One GRPO step end to end on the tiny model: rollout, rewards, advantages, update."""
 import copy
+import dataclasses
 
 import pytest
 import torch
 
 from mixed_r1.engine import TorchEngine
-from mixed_r1.grpo.step import collect_rollout, grpo_update, rollout_metrics
+from mixed_r1.grpo.config import GRPOConfig
+from mixed_r1.grpo.step import UPDATE_KEYS, collect_rollout, grpo_update, rollout_metrics
 from mixed_r1.recipe import build_reward
 
 
@@ -16,8 +18,7 @@ def test_one_grpo_step_changes_policy_not_reference(tiny_cfg, adapter, samples):
     before = {k: v.clone() for k, v in policy.state_dict().items()}
     ref_before = {k: v.clone() for k, v in reference.state_dict().items()}
     engine = TorchEngine(policy, lr=1e-3)
-    algo = copy.deepcopy(tiny_cfg.algo)
-    algo.max_new_tokens = 16
+    algo = dataclasses.replace(GRPOConfig.from_config(tiny_cfg.algo), max_new_tokens=16)
     reward_fn = build_reward(tiny_cfg, adapter, policy)
     rollout = collect_rollout(policy, adapter, reward_fn, samples[:2], algo)
     G = algo.group_size
@@ -39,10 +40,7 @@ def _rollout(tiny_cfg, adapter, samples, **algo_overrides):
     torch.manual_seed(0)
     policy = adapter.load_model()
     reference = copy.deepcopy(policy).eval().requires_grad_(False)
-    algo = copy.deepcopy(tiny_cfg.algo)
-    algo.max_new_tokens = 10
-    for key, value in algo_overrides.items():
-        setattr(algo, key, value)
+    algo = dataclasses.replace(GRPOConfig.from_config(tiny_cfg.algo), max_new_tokens=10, **algo_overrides)
     rollout = collect_rollout(policy, adapter, build_reward(tiny_cfg, adapter, policy), samples[:2], algo)
     rollout.advantages = torch.linspace(-1, 1, len(rollout.texts))
     return policy, reference, algo, rollout
@@ -63,7 +61,7 @@ def test_several_iterations_per_rollout_make_the_clipped_ratio_real(tiny_cfg, ad
     once = grpo_update(copy.deepcopy(policy), reference, adapter,
                        TorchEngine(copy.deepcopy(policy), lr=1e-2), rollout, algo, 8)
     assert once["clip_fraction"] == 0.0 and once["ratio_mean"] == 1.0
-    algo.num_iterations = 2
+    algo = dataclasses.replace(algo, num_iterations=2)
     model = copy.deepcopy(policy)
     twice = grpo_update(model, reference, adapter, TorchEngine(model, lr=1e-2), rollout, algo, 8)
     # the second step sees a policy the first step moved: ratios leave [1 − ε, 1 + ε] on some tokens
@@ -77,16 +75,18 @@ def test_zero_variance_groups_can_be_dropped_from_the_loss(tiny_cfg, adapter, sa
     rollout.advantages = torch.cat([torch.zeros(G), torch.linspace(-1, 1, G)])
     model = copy.deepcopy(policy)
     kept = grpo_update(model, reference, adapter, TorchEngine(model, lr=0.0), rollout, algo, 100)
-    algo.skip_zero_variance_groups = False
+    algo = dataclasses.replace(algo, skip_zero_variance_groups=False)
     model = copy.deepcopy(policy)
     full = grpo_update(model, reference, adapter, TorchEngine(model, lr=0.0), rollout, algo, 100)
     # group 0 contributes nothing but its share of the mean: dropping it doubles the loss gradient
     assert kept["grad_norm"] == pytest.approx(2 * full["grad_norm"], rel=1e-4)
     rollout.rewards.total = torch.ones(2 * G)
-    algo.skip_zero_variance_groups = True
+    algo = dataclasses.replace(algo, skip_zero_variance_groups=True)
     before = [p.clone() for p in model.parameters()]
     out = grpo_update(model, reference, adapter, TorchEngine(model, lr=1.0), rollout, algo, 100)
-    assert out == {"skipped_all_groups": 1.0}
+    # no update: the same keys as any step, the loss side null (never a misleading 0), and the reason
+    assert set(out) == set(kept) and out["skip_reason"] == "all_groups_zero_variance"
+    assert all(out[k] is None for k in UPDATE_KEYS)
     assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
 
 
@@ -107,8 +107,11 @@ def test_non_finite_step_is_skipped_and_repeats_stop_the_run(tiny_cfg, adapter, 
     guard = BadStepGuard(limit=2)
     assert guard.record(float("nan"), 1) is True and guard.record(0.5, 2) is False  # a good step resets
     guard.record(float("inf"), 3)
+    guard.check(3)
+    assert guard.record(None, 4) is False  # no update attempted (all groups skipped): neither bad nor good
+    assert guard.record(float("nan"), 5) is True
     with pytest.raises(TrainingDiverged, match="2 steps in a row"):
-        guard.record(float("nan"), 4)
+        guard.check(5)
 
 
 def test_lr_warmup_is_linear_then_constant():

@@ -95,23 +95,32 @@ def test_embeddings_are_the_policy_input_embedding_rows(family_adapter):
     assert torch.equal(adapter.input_embeddings(model), model.get_input_embeddings().weight)
 
 
-def test_forward_logprobs_match_the_sampling_distribution_of_generate(family_adapter, samples, wide_sample):
+@pytest.mark.parametrize("temperature", [1.0, 0.7])
+def test_forward_logprobs_match_the_sampling_distribution_of_generate(family_adapter, samples, wide_sample,
+                                                                      temperature):
     """The re-forward (3-D rotary positions over prompt + completion, left padding) must score each
-    sampled token exactly as generate's own logits did."""
+    sampled token exactly as generate's own logits did, at the sampling temperature."""
     adapter = family_adapter
     torch.manual_seed(2)
     model = adapter.load_model(trainable=False)
     batch = adapter.prompt_batch([s for s in samples if s.type == "open_ended"][:1] + [wide_sample])
-    config = adapter.sampling_config(temperature=1.0, max_new_tokens=10)
-    config.update(output_logits=True, return_dict_in_generate=True)
+    config = adapter.sampling_config(temperature=temperature, max_new_tokens=10)
+    config.update(output_logits=True, output_scores=True, return_dict_in_generate=True)
     with torch.no_grad():
         out = model.generate(**batch.model_inputs(), generation_config=config)
     ids = out.sequences[:, batch.input_ids.shape[1]:]
     comps = Completions(ids, adapter.stop_mask(ids))
     raw = torch.stack(out.logits, dim=1).float()  # [B, Tc, V] before logits processors
-    expected = torch.log_softmax(raw, -1).gather(-1, ids.unsqueeze(-1)).squeeze(-1)
-    got = adapter.completion_logprobs(model, batch, comps)
+    scores = torch.stack(out.scores, dim=1).float()  # [B, Tc, V] what generate sampled from
+    allowed = torch.isfinite(scores)
+    # generate sampled from logits / T (suppressed vision tokens aside): the same temperature as ours
+    assert torch.allclose(scores[allowed], (raw / temperature)[allowed], rtol=1e-5, atol=1e-5)
+    expected = torch.log_softmax(raw / temperature, -1).gather(-1, ids.unsqueeze(-1)).squeeze(-1)
+    got = adapter.completion_logprobs(model, batch, comps, temperature=temperature)
     assert ((got - expected).abs() * comps.mask).max() < 1e-4
+    if temperature != 1.0:  # and the temperature matters: at T=1 the same tokens score differently
+        plain = adapter.completion_logprobs(model, batch, comps, temperature=1.0)
+        assert ((plain - got).abs() * comps.mask).max() > 1e-3
 
 
 def test_saved_chat_template_formats_prompts_like_the_adapter(adapter, samples):
@@ -178,8 +187,14 @@ def test_box_frame_round_trips_on_odd_sizes(family_adapter, size):
     box = [size[0] * 0.13, size[1] * 0.27, size[0] * 0.91, size[1] * 0.66]
     frame = family_adapter.box_to_model_frame(box, size)
     assert family_adapter.box_from_model_frame(frame, size) == pytest.approx(box)
-    assert frame != pytest.approx(box) or family_adapter.MODEL_TYPE == "qwen2_5_vl"  # InternVL is always 0-1000
-    assert all(0 <= v for v in frame)
+    assert all(v >= 0 for v in frame)
+    # the frame is the family's own: pixels of the processor-resized image, or InternVL's 0-1000 scale
+    if family_adapter.MODEL_TYPE == "qwen2_5_vl":
+        width, height = family_adapter.resized(size)
+        assert frame == pytest.approx([box[0] * width / size[0], box[1] * height / size[1],
+                                       box[2] * width / size[0], box[3] * height / size[1]])
+    else:
+        assert frame == pytest.approx([v * 1000 / size[i % 2] for i, v in enumerate(box)])
 
 
 def test_saved_image_processor_gives_the_same_pixels(family_adapter, wide_sample, tmp_path):

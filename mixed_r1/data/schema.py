@@ -47,11 +47,8 @@ class Sample:
         """JSON form; ``image`` is written relative to ``root`` when it lies below it."""
         record = asdict(self)
         record["image_size"] = list(self.image_size)
-        if root is not None:
-            try:
-                record["image"] = str(Path(self.image).relative_to(root))
-            except ValueError:
-                pass  # outside root: keep the absolute path
+        if root is not None and Path(self.image).is_relative_to(root):  # else keep the absolute path
+            record["image"] = str(Path(self.image).relative_to(root))
         return record
 
 

@@ -8,19 +8,18 @@ with no download. Two kinds of scenes are drawn:
 - a *bar chart*: three bars (red, green, blue) with integer values, used by chart questions.
 
 Every sample records its scene and question in ``meta`` so that answers can be recomputed
-(and checked in tests) and the demo's warm-up can write targets about a *different* scene.
+(and checked in tests) and the demo's warm-up (``mixed_r1.sft.warmup``) can write targets about a *different* scene.
 """
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
 from PIL import Image, ImageDraw
 
 from mixed_r1.data.schema import SAMPLE_TYPES, Sample, write_samples
-from mixed_r1.errors import ConfigError
 
 COLOURS: dict[str, tuple[int, int, int]] = {"red": (220, 30, 30), "green": (30, 170, 30), "blue": (30, 60, 220)}
 SHAPES: tuple[str, ...] = ("circle", "square", "triangle")
@@ -145,7 +144,7 @@ class SyntheticSpec:
     type_weights: Mapping[str, float] | None = None  # None: all five types equally
 
     def weights(self) -> dict[str, float]:
-        weights = dict(self.type_weights or {t: 1.0 for t in SAMPLE_TYPES})
+        weights = dict(self.type_weights or dict.fromkeys(SAMPLE_TYPES, 1.0))
         unknown = set(weights) - set(SAMPLE_TYPES)
         if unknown:
             raise ValueError(f"synthetic type_weights: unknown types {sorted(unknown)}; expected {SAMPLE_TYPES}")
@@ -194,53 +193,6 @@ def generate(out_dir: str | Path, spec: SyntheticSpec) -> Path:
     rng.shuffle(types)
     samples = [make_sample(i, t, rng, spec.image_size, image_dir) for i, t in enumerate(types)]
     return write_samples(samples, out_dir / "train.jsonl")
-
-
-# --------------------------------------------------------------------------- demo warm-up
-@dataclass(frozen=True)
-class WarmupNoise:
-    """Noise of the demo's supervised warm-up targets.
-
-    A random-weight model warmed up on clean targets ends near-perfect and leaves GRPO no
-    headroom; one stopped early is unstable. Noisy targets leave it imperfect the way a real
-    pretrained model is: some thoughts describe a *random* scene (with an answer consistent
-    with that scene), some responses break the format.
-    """
-
-    fake_scene_prob: float = 0.5
-    broken_format_prob: float = 0.3
-
-
-def warmup_target(
-    sample: Sample,
-    rng: random.Random,
-    noise: WarmupNoise,
-    box_to_text: Callable[[list[float], tuple[int, int]], str],
-) -> str:
-    """A ``<think>…</think><answer>…</answer>`` target for a synthetic sample, with demo noise.
-
-    ``box_to_text`` is the model adapter's writer of a box in its own output frame.
-    """
-    if "scene" not in sample.meta:
-        raise ConfigError(f"sample {sample.id}: the supervised warm-up writes targets for synthetic samples only "
-                          "(meta.scene missing); use data=synthetic or set warmup.steps=0")
-    scene, question = sample.meta["scene"], sample.meta["question"]
-    if rng.random() < noise.fake_scene_prob:
-        make = random_chart_scene if scene["kind"] == "chart" else random_shape_scene
-        scene = make(rng, scene["image_size"])
-        if question["type"] == "grounding":  # the question names the real object; the fake box is just wrong
-            scene = {**scene, "colour": sample.meta["scene"]["colour"], "shape": sample.meta["scene"]["shape"]}
-    answer = answer_for(question, scene)
-    answer_text = box_to_text(answer, sample.image_size) if isinstance(answer, list) else answer
-    think = reasoning_for(question, scene)
-    if rng.random() < noise.broken_format_prob:
-        return rng.choice([
-            f"{think} {answer_text}",
-            f"<think>{think}<answer>{answer_text}</answer>",
-            f"<think>{think}</think> {answer_text}",
-            f"<answer>{answer_text}</answer>",
-        ])
-    return f"<think>{think}</think><answer>{answer_text}</answer>"
 
 
 def corpus(image_size: int = 56, num_samples: int = 300, seed: int = 0) -> list[str]:

@@ -6,9 +6,8 @@ from typing import Any, Iterator
 
 import torch
 
+from mixed_r1.engine.protocol import Engine, LrSchedule
 from mixed_r1.engine.torch_engine import TorchEngine, resolve_device, seed_everything
-
-Engine = Any  # TorchEngine | DeepSpeedEngine: the same methods (backward, step, gathered, export, ...)
 
 
 def _deepspeed_config(cfg: Any, world: int) -> dict[str, Any]:
@@ -37,13 +36,14 @@ def partitioned_loading(cfg: Any, world: int) -> Iterator[None]:
         del active  # afterwards transformers behaves as without DeepSpeed (generate, save_pretrained)
 
 
-def build_engine(cfg: Any, model: torch.nn.Module, world: int) -> Engine:
-    """The engine ``cfg.deepspeed`` names, with the trainer's optimizer settings; the lr of each
-    phase is set with ``reset_optimizer``."""
+def build_engine(cfg: Any, model: torch.nn.Module, world: int, device: torch.device) -> Engine:
+    """The engine ``cfg.deepspeed`` names, with the trainer's optimizer settings, holding ``model`` on
+    ``device`` (DeepSpeed places it on this rank's accelerator itself); the lr of each phase is set with
+    ``reset_optimizer``."""
     trainer = cfg.trainer
     if cfg.deepspeed.stage is None:
         return TorchEngine(model, lr=trainer.lr, weight_decay=trainer.weight_decay, betas=tuple(trainer.betas),
-                           grad_clip=trainer.grad_clip)
+                           grad_clip=trainer.grad_clip, device=device)
     from mixed_r1.engine.deepspeed_config import reference_config
     from mixed_r1.engine.deepspeed_engine import DeepSpeedEngine
 
@@ -52,4 +52,4 @@ def build_engine(cfg: Any, model: torch.nn.Module, world: int) -> Engine:
                            weight_decay=trainer.weight_decay, betas=tuple(trainer.betas))
 
 
-__all__ = ["Engine", "TorchEngine", "build_engine", "partitioned_loading", "resolve_device", "seed_everything"]
+__all__ = ["Engine", "LrSchedule", "TorchEngine", "build_engine", "partitioned_loading", "resolve_device", "seed_everything"]

@@ -18,8 +18,8 @@ from typing import Any, Iterator
 
 import torch
 
-from mixed_r1.engine.distributed import all_reduce, barrier, is_main, is_partitioned
-from mixed_r1.engine.torch_engine import warmup_lr
+from mixed_r1.engine.distributed import all_reduce, barrier, is_main, is_partitioned, world_size
+from mixed_r1.engine.protocol import LrSchedule
 
 # DeepSpeed's own collectives call torch APIs that warn on every step; the warning is not ours to fix
 warnings.filterwarnings("ignore", message=r".*torch\.distributed\.(all_gather_into_tensor|reduce_scatter_tensor)",
@@ -38,7 +38,7 @@ class DeepSpeedEngine:
 
         self.config, self.reference_config = config, reference_config
         self.stage = config["zero_optimization"]["stage"]
-        self.base_lr, self.warmup_steps, self.updates = lr, warmup_steps, 0
+        self.schedule = LrSchedule(lr, warmup_steps)
         optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr,
                                       weight_decay=weight_decay, betas=tuple(betas))
         self.ds, self.optimizer, _, _ = deepspeed.initialize(model=model, optimizer=optimizer, config=config)
@@ -50,18 +50,24 @@ class DeepSpeedEngine:
 
     def reset_optimizer(self, lr: float, warmup_steps: int = 0) -> None:
         """Zero moments and update count at ``lr`` (a new training phase); the weights stay."""
-        self.base_lr, self.warmup_steps, self.updates = lr, warmup_steps, 0
+        self.schedule = LrSchedule(lr, warmup_steps)
         inner = getattr(self.optimizer, "optimizer", self.optimizer)  # ZeRO wraps torch's AdamW
         inner.state.clear()
 
     @property
     def lr(self) -> float:
-        return warmup_lr(self.base_lr, self.updates, self.warmup_steps)
+        return self.schedule.lr
+
+    @property
+    def updates(self) -> int:
+        return self.schedule.updates
 
     def backward(self, loss: torch.Tensor, boundary: bool = True) -> None:
+        """``loss`` is this rank's micro-batch share of the global loss; DeepSpeed averages gradients
+        over ranks, so it is scaled by the world size to make the reduced gradient the global sum."""
         self._finite &= bool(torch.isfinite(loss.detach()).all())
         self.ds.set_gradient_accumulation_boundary(boundary)
-        self.ds.backward(loss, scale_wrt_gas=False)  # the step already weights its micro-batches
+        self.ds.backward(loss * world_size(), scale_wrt_gas=False)  # the step already weights micro-batches
 
     def step(self) -> float:
         """Clip and update on every rank; returns the global pre-clip gradient norm (NaN when skipped)."""
@@ -75,7 +81,7 @@ class DeepSpeedEngine:
             group["lr"] = self.lr
         self.ds.step()
         norm = self.ds.get_global_grad_norm()
-        self.updates += 1
+        self.schedule.updates += 1
         return float(norm) if norm is not None else float("nan")
 
     @contextlib.contextmanager
@@ -90,9 +96,10 @@ class DeepSpeedEngine:
             yield self.model
 
     def prepare_reference(self, reference: torch.nn.Module) -> torch.nn.Module:
-        """ZeRO-3: the frozen reference partitioned like the policy (inference only); else a replica."""
+        """ZeRO-3: the frozen reference partitioned like the policy (inference only); else a replica on
+        the policy's device."""
         if self.reference_config is None:
-            return reference
+            return reference.to(self.ds.device)
         import deepspeed
 
         engine, *_ = deepspeed.initialize(model=reference, config=self.reference_config)
@@ -116,4 +123,4 @@ class DeepSpeedEngine:
     def load_state(self, in_dir: str | Path) -> None:
         _, client = self.ds.load_checkpoint(str(in_dir), tag=TAG, load_optimizer_states=True,
                                             load_lr_scheduler_states=False)
-        self.updates = client["updates"]
+        self.schedule.updates = client["updates"]

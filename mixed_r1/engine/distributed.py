@@ -99,6 +99,12 @@ def all_reduce(values: list[float], op: str = "sum") -> list[float]:
     return tensor.tolist()
 
 
+def all_reduce_dict(values: dict[str, float], op: str = "sum") -> dict[str, float]:
+    """:func:`all_reduce` of a dict whose keys are the same on every rank."""
+    keys = sorted(values)
+    return dict(zip(keys, all_reduce([values[k] for k in keys], op)))
+
+
 def gather_objects(obj: Any) -> list[Any]:
     """Every rank's ``obj`` in rank order, on every rank (small picklable things: metrics, rewards)."""
     if not is_distributed():

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from mixed_r1.engine.distributed import local_rank
+from mixed_r1.engine.protocol import LrSchedule
 
 OPTIMIZER_FILE = "optimizer.pt"
 
@@ -29,41 +30,39 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def warmup_lr(base_lr: float, updates: int, warmup_steps: int) -> float:
-    """Constant ``base_lr`` after a linear warm-up over ``warmup_steps`` updates."""
-    if warmup_steps > 0:
-        return base_lr * min(1.0, (updates + 1) / warmup_steps)
-    return base_lr
-
-
 class TorchEngine:
-    """Owns the optimizer of one model: ``backward`` per micro-batch, then one ``step`` (clip, update,
-    zero grads).
+    """Owns the optimizer of one model in one process: ``backward`` per micro-batch, then one ``step``
+    (clip, update, zero grads). It also places the policy and the reference on ``device``.
 
     A step whose gradient is not finite (a NaN/inf loss or reward upstream) is skipped: gradients
-    are cleared and the weights and optimizer state stay untouched. The methods past ``step`` are
-    the seam :class:`~mixed_r1.engine.deepspeed_engine.DeepSpeedEngine` shares: here they are trivial.
+    are cleared and the weights and optimizer state stay untouched. The rest of the
+    :class:`~mixed_r1.engine.protocol.Engine` seam is trivial here.
     """
 
     def __init__(self, model: torch.nn.Module, lr: float, weight_decay: float = 0.0,
-                 betas: tuple[float, float] = (0.9, 0.999), grad_clip: float = 1.0, warmup_steps: int = 0) -> None:
-        self.model = model
+                 betas: tuple[float, float] = (0.9, 0.999), grad_clip: float = 1.0, warmup_steps: int = 0,
+                 device: torch.device | str | None = None) -> None:
+        self.device = torch.device(device) if device is not None else None
+        self.model = model.to(self.device) if self.device is not None else model
         self.grad_clip, self.weight_decay, self.betas = grad_clip, weight_decay, tuple(betas)
         self.reset_optimizer(lr, warmup_steps)
 
     def reset_optimizer(self, lr: float, warmup_steps: int = 0) -> None:
         """A fresh AdamW (zero moments, update count 0) at ``lr``: each training phase starts clean."""
-        self.base_lr, self.warmup_steps, self.updates = lr, warmup_steps, 0
+        self.schedule = LrSchedule(lr, warmup_steps)
         params = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(params, lr=self.lr, weight_decay=self.weight_decay, betas=self.betas)
 
     @property
     def lr(self) -> float:
-        """The learning rate of the next update."""
-        return warmup_lr(self.base_lr, self.updates, self.warmup_steps)
+        return self.schedule.lr
+
+    @property
+    def updates(self) -> int:
+        return self.schedule.updates
 
     def backward(self, loss: torch.Tensor, boundary: bool = True) -> None:
-        """Accumulate gradients of one micro-batch (``boundary``: the last one before ``step``)."""
+        """One process: the loss already is its share of the global loss."""
         loss.backward()
 
     def step(self) -> float:
@@ -74,7 +73,7 @@ class TorchEngine:
             for group in self.optimizer.param_groups:
                 group["lr"] = self.lr
             self.optimizer.step()
-            self.updates += 1
+            self.schedule.updates += 1
         self.optimizer.zero_grad(set_to_none=True)
         return grad_norm
 
@@ -84,8 +83,8 @@ class TorchEngine:
         yield self.model
 
     def prepare_reference(self, reference: torch.nn.Module) -> torch.nn.Module:
-        """The frozen reference as the forward passes use it (here: as loaded)."""
-        return reference
+        """The frozen reference on the policy's device."""
+        return reference.to(self.device) if self.device is not None else reference
 
     def export(self, adapter: Any, model: torch.nn.Module, out_dir: str | Path) -> None:
         """An HF-format export of ``model`` that ``from_pretrained`` loads."""
@@ -98,4 +97,4 @@ class TorchEngine:
     def load_state(self, in_dir: str | Path) -> None:
         state = torch.load(Path(in_dir) / OPTIMIZER_FILE, weights_only=False)
         self.optimizer.load_state_dict(state["optimizer"])
-        self.updates = state["updates"]
+        self.schedule.updates = state["updates"]

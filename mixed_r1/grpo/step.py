@@ -3,6 +3,7 @@ the mixed reward, normalise rewards within each group, and take one clipped, KL-
 from __future__ import annotations
 
 import contextlib
+import functools
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, ContextManager, Sequence
@@ -11,7 +12,9 @@ import torch
 
 from mixed_r1.data.schema import Sample
 from mixed_r1.engine import Engine
-from mixed_r1.engine.distributed import all_reduce, gather_objects, world_size
+from mixed_r1.engine.distributed import all_reduce_dict, gather_objects
+from mixed_r1.engine.microbatch import MicroBatch, accumulate_gradients, plan_micro_batches
+from mixed_r1.grpo.config import GRPOConfig
 from mixed_r1.grpo.loss import advantages, grpo_loss
 from mixed_r1.models import Completions, ModelAdapter, PromptBatch
 from mixed_r1.rewards.mixed import MixedReward, RewardOutput, per_type_means
@@ -29,7 +32,7 @@ class Rollout:
 
 
 def collect_rollout(policy: torch.nn.Module, adapter: ModelAdapter, reward_fn: MixedReward,
-                    samples: Sequence[Sample], algo: Any, generation_batch_size: int = 0,
+                    samples: Sequence[Sample], algo: GRPOConfig, generation_batch_size: int = 0,
                     gathered: Callable[[], ContextManager[Any]] = contextlib.nullcontext) -> Rollout:
     """G completions for each of this rank's ``samples``, scored and group-normalised.
 
@@ -61,34 +64,34 @@ def zero_variance_groups(rewards: torch.Tensor, group_size: int) -> torch.Tensor
     return grouped.max(dim=1).values == grouped.min(dim=1).values
 
 
+UPDATE_KEYS = ("loss", "kl", "clip_fraction", "ratio_mean", "entropy", "grad_norm", "time/reference",
+               "time/update", "tokens_per_second/train")
+
+
 def grpo_update(policy: torch.nn.Module, reference: torch.nn.Module, adapter: ModelAdapter,
-                engine: Engine, rollout: Rollout, algo: Any, micro_batch_size: int) -> dict[str, float]:
+                engine: Engine, rollout: Rollout, algo: GRPOConfig, micro_batch_size: int) -> dict[str, Any]:
     """``algo.num_iterations`` (μ) optimizer steps on one rollout, each in micro-batches of sequences.
 
     With μ = 1 the rollout policy *is* the current policy, so π_θ_old = π_θ.detach() and the ratio is
     exactly 1. With μ > 1, π_θ_old's log-probs are taken once before the first step and the clipped
-    ratio is real. Each micro-batch's loss is weighted by its share of the *global* batch (sequences
-    or tokens, as ``algo.loss_aggregation`` averages, summed over ranks), so neither micro-batching
-    nor the number of ranks changes the gradient. Every rank runs the same number of micro-batches
-    (a rank with fewer pads with zero-weight repeats), so every collective is matched.
+    ratio is real. Micro-batches are weighted by their share of the *global* batch (sequences or
+    tokens, as ``algo.loss_aggregation`` averages), so neither micro-batching nor the number of ranks
+    changes the gradient (:mod:`mixed_r1.engine.microbatch`).
+
+    Returns the same keys every step; when every group was skipped (``skip_zero_variance_groups`` and
+    all rewards of every group equal) there is no update: ``skip_reason`` says so and the loss-side
+    values are ``None``, never a misleading 0.
     """
-    G, world = algo.group_size, world_size()
+    G = algo.group_size
     rows = list(range(len(rollout.samples)))
     if algo.skip_zero_variance_groups:  # their advantages are 0: they would only add the KL term
         flat = zero_variance_groups(rollout.rewards.total, G).repeat_interleave(G)
         rows = [i for i in rows if not flat[i]]
-    chunks = [rows[i:i + micro_batch_size] for i in range(0, len(rows), micro_batch_size)]
     mask = rollout.completions.mask
-    n_rows, n_tokens = all_reduce([float(len(rows)), float(mask[rows].sum())], "sum")  # global counts
-    n_chunks = int(all_reduce([float(len(chunks))], "max")[0])
-    if n_rows == 0:
-        return {"skipped_all_groups": 1.0}
-    # each micro-batch's share of the global loss mean (sequences or tokens) and of the token means
-    token_shares = [float(mask[c].sum()) / max(n_tokens, 1.0) for c in chunks]
-    shares = [len(c) / n_rows for c in chunks] if algo.loss_aggregation == "sequence" else list(token_shares)
-    pad = n_chunks - len(chunks)  # zero-weight padding: keeps this rank in every collective
-    chunks, shares, token_shares = chunks + [[0]] * pad, shares + [0.0] * pad, token_shares + [0.0] * pad
-    batches = [(rollout.prompts.take(c), rollout.completions.take(c)) for c in chunks]
+    plan = plan_micro_batches(rows, mask.sum(dim=1).tolist(), micro_batch_size, algo.loss_aggregation)
+    if plan.empty:
+        return {**dict.fromkeys(UPDATE_KEYS), "skip_reason": "all_groups_zero_variance"}
+    batches = [(rollout.prompts.take(m.rows), rollout.completions.take(m.rows)) for m in plan.batches]
 
     start = time.perf_counter()
     with torch.no_grad():  # fixed for all μ iterations
@@ -98,34 +101,35 @@ def grpo_update(policy: torch.nn.Module, reference: torch.nn.Module, adapter: Mo
                         if algo.num_iterations > 1 else None)
     reference_s = time.perf_counter() - start
     policy.train()
-    sums: dict[str, float] = {"entropy": 0.0}  # the same keys on every rank: they are all-reduced
+
+    def micro_batch_loss(k: int, micro: MicroBatch, with_entropy: bool) -> tuple[torch.Tensor, dict[str, float]]:
+        prompts, completions = batches[k]
+        logprobs, entropy = adapter.completion_logprobs(policy, prompts, completions, algo.temperature,
+                                                        return_entropy=True)  # [b, Tc] each
+        old = old_logprobs[k] if old_logprobs is not None else logprobs.detach()  # π_θ_old
+        loss, metrics = grpo_loss(logprobs, old, ref_logprobs[k], rollout.advantages[micro.rows],
+                                  completions.mask, clip_eps=algo.clip_eps, beta=algo.beta,
+                                  aggregation=algo.loss_aggregation)
+        if with_entropy:  # entropy of the rollout policy (first iteration), a token mean like the others
+            metrics["entropy"] = float((entropy * completions.mask).sum() / completions.mask.sum().clamp(min=1))
+        return loss, metrics
+
+    sums: dict[str, float] = {}
+    grad_norms = []
     for iteration in range(algo.num_iterations):
-        for k, ((prompts, completions), share, token_share) in enumerate(zip(batches, shares, token_shares)):
-            logprobs, entropy = adapter.completion_logprobs(policy, prompts, completions, algo.temperature,
-                                                            return_entropy=True)  # [b, Tc] each
-            if iteration == 0 and share > 0:  # entropy of the rollout policy, per token of the kept completions
-                sums["entropy"] += float((entropy * completions.mask).sum())
-            old = old_logprobs[k] if old_logprobs is not None else logprobs.detach()
-            loss, metrics = grpo_loss(logprobs, old, ref_logprobs[k], rollout.advantages[chunks[k]],
-                                      completions.mask, clip_eps=algo.clip_eps, beta=algo.beta,
-                                      aggregation=algo.loss_aggregation)
-            # engines average gradients over ranks: scale by the world size to get the global sum
-            engine.backward(loss * share * world, boundary=k == len(batches) - 1)
-            sums["loss"] = sums.get("loss", 0.0) + loss.item() * share / algo.num_iterations
-            for key, value in metrics.items():  # token means
-                sums[key] = sums.get(key, 0.0) + value * token_share / algo.num_iterations
-        sums["grad_norm"] = sums.get("grad_norm", 0.0) + engine.step() / algo.num_iterations
+        loss_fn = functools.partial(micro_batch_loss, with_entropy=iteration == 0)
+        for key, value in accumulate_gradients(engine, plan, loss_fn).items():
+            sums[key] = sums.get(key, 0.0) + value / (algo.num_iterations if key != "entropy" else 1)
+        grad_norms.append(engine.step())  # already global
     update_s = time.perf_counter() - start - reference_s
-    grad_norm = sums.pop("grad_norm")  # already global
-    keys = sorted(sums)
-    out = dict(zip(keys, all_reduce([sums[k] for k in keys], "sum")))  # shares are global: sums add up
-    out["entropy"] /= max(n_tokens, 1.0)
-    out.update({"grad_norm": grad_norm, "time/reference": reference_s, "time/update": update_s,
-                "tokens_per_second/train": n_tokens * algo.num_iterations / max(update_s, 1e-9)})
+    out: dict[str, Any] = all_reduce_dict(sums)  # shares are global: the ranks' sums add up
+    out.update({"grad_norm": sum(grad_norms) / len(grad_norms), "time/reference": reference_s,
+                "time/update": update_s, "skip_reason": None,
+                "tokens_per_second/train": plan.global_tokens * algo.num_iterations / max(update_s, 1e-9)})
     return out
 
 
-def rollout_metrics(rollout: Rollout, group_size: int) -> dict[str, float]:
+def rollout_metrics(rollout: Rollout, group_size: int) -> dict[str, Any]:
     """Reward, length and speed metrics of the whole step's rollout (every rank's share gathered)."""
     parts = gather_objects((rollout.rewards, rollout.advantages.cpu(),
                             rollout.completions.mask.sum(dim=1).float().cpu(), rollout.seconds))

@@ -28,7 +28,9 @@ def build_adapter(model_cfg: Any, prompt_cfg: Any, device: torch.device,
         # the chat frame and instruction are in every prompt: make them whole tokens too
         texts = [*tiny_corpus(), model_cfg.system_prompt, prompt_cfg.template, *dict(prompt_cfg.hints).values()]
         TINY_BUILDERS[model_cfg.adapter](model_cfg.path, texts, spec, seed)
-    return ADAPTERS[model_cfg.adapter](model_cfg, prompt_cfg, device)
+    adapter_cls = ADAPTERS[model_cfg.adapter]
+    model_cfg.path = adapter_cls.prepare_checkpoint(str(model_cfg.path))  # e.g. InternVL's remote-code layout
+    return adapter_cls(model_cfg, prompt_cfg, device)
 
 
 __all__ = ["ADAPTERS", "Completions", "ModelAdapter", "PromptBatch", "build_adapter", "question_text"]

@@ -15,7 +15,6 @@ from PIL import Image
 from transformers import GenerationConfig
 
 from mixed_r1.data.schema import Sample
-from mixed_r1.engine.distributed import is_partitioned
 from mixed_r1.errors import ConfigError
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -42,7 +41,7 @@ class PromptBatch:
         return {"input_ids": self.input_ids, "attention_mask": self.attention_mask,
                 "pixel_values": self.pixel_values, **self.row_inputs}
 
-    def repeat(self, times: int) -> "PromptBatch":
+    def repeat(self, times: int) -> PromptBatch:
         """Each row repeated ``times`` times consecutively (the order of a GRPO group)."""
         chunks = torch.split(self.pixel_values, self.patches_per_row)
         return PromptBatch(
@@ -53,7 +52,7 @@ class PromptBatch:
             row_inputs={k: v.repeat_interleave(times, dim=0) for k, v in self.row_inputs.items()},
         )
 
-    def take(self, indices: Sequence[int]) -> "PromptBatch":
+    def take(self, indices: Sequence[int]) -> PromptBatch:
         """The given rows with their images (micro-batches, or a subset of the rollout)."""
         offsets = [0]
         for n in self.patches_per_row:
@@ -68,7 +67,7 @@ class PromptBatch:
             row_inputs={k: v[index] for k, v in self.row_inputs.items()},
         )
 
-    def select(self, rows: slice) -> "PromptBatch":
+    def select(self, rows: slice) -> PromptBatch:
         """A contiguous slice of rows with their images."""
         return self.take(range(*rows.indices(len(self))))
 
@@ -80,20 +79,20 @@ class Completions:
     ids: torch.Tensor  # [B, Tc]
     mask: torch.Tensor  # [B, Tc] 1 for completion tokens (stop token included)
 
-    def take(self, indices: Sequence[int]) -> "Completions":
+    def take(self, indices: Sequence[int]) -> Completions:
         index = torch.tensor(list(indices), dtype=torch.long, device=self.ids.device)
         return Completions(self.ids[index], self.mask[index])
 
-    def select(self, rows: slice) -> "Completions":
+    def select(self, rows: slice) -> Completions:
         return Completions(self.ids[rows], self.mask[rows])
 
     @staticmethod
-    def concat(parts: Sequence["Completions"], pad_id: int) -> "Completions":
+    def concat(parts: Sequence[Completions], pad_id: int) -> Completions:
         """Rows of several generate calls, right-padded (mask 0) to the longest."""
         if len(parts) == 1:
             return parts[0]
         width = max(p.ids.shape[1] for p in parts)
-        pad = lambda t, value: torch.nn.functional.pad(t, (0, width - t.shape[1]), value=value)  # noqa: E731
+        pad = lambda t, value: torch.nn.functional.pad(t, (0, width - t.shape[1]), value=value)
         return Completions(torch.cat([pad(p.ids, pad_id) for p in parts]), torch.cat([pad(p.mask, 0) for p in parts]))
 
 
@@ -143,6 +142,12 @@ class ModelAdapter(ABC):
     trust_remote_code = False
     conversion_hint = ""
 
+    @classmethod
+    def prepare_checkpoint(cls, path: str) -> str:
+        """The folder to load for ``model.path`` (a family whose hub checkpoints need a one-time
+        conversion returns the converted copy); by default ``path`` itself."""
+        return path
+
     # ------------------------------------------------------------------ family-specific
     @abstractmethod
     def image_placeholders(self, vision: dict[str, torch.Tensor]) -> tuple[list[str], list[int]]:
@@ -187,14 +192,13 @@ class ModelAdapter(ABC):
 
     def load_model(self, trainable: bool = True, path: str | None = None) -> torch.nn.Module:
         """The policy (or a frozen reference copy) through ``from_pretrained`` from ``model.path``
-        (or ``path``, e.g. a resumed checkpoint's export)."""
+        (or ``path``, e.g. a resumed checkpoint's export). Placement on a device is the engine's job
+        (``build_engine`` / ``engine.prepare_reference``): the model comes back where it was loaded."""
         from transformers import AutoModelForImageTextToText
 
         model = AutoModelForImageTextToText.from_pretrained(
             path or self.cfg.path, dtype=self.dtype, attn_implementation=self.attn_implementation(),
             trust_remote_code=self.trust_remote_code)
-        if not is_partitioned(model):  # ZeRO-3 loading (zero.Init) placed its shards already
-            model.to(self.device)
         if not trainable:
             model.eval().requires_grad_(False)
         elif self.cfg.get("gradient_checkpointing"):  # recompute activations in backward: memory for time

@@ -1,10 +1,10 @@
 """GRPO updates on a fixed global rollout under DeepSpeed, in however many processes torchrun starts.
 
-    torchrun --nproc_per_node 2 tests/distributed/grpo_ranks.py OUT_DIR [none|zero2|zero3] [tiny_qwen|tiny_internvl]
+    torchrun --nproc_per_node 2 tests/distributed/grpo_ranks.py OUT_DIR [none|zero2|zero3[,...]] [tiny_qwen|tiny_internvl]
 
 Sampling differs by rank, so the rollout here is fixed: the same global batch of prompts, completion
 tokens and rewards in any world size, each rank taking its share. Rank 0 writes one JSON line per
-scenario to OUT_DIR/results.jsonl: loss, gradient norm and a fingerprint of the updated weights. The
+scenario to OUT_DIR/results_<stage>.jsonl: loss, gradient norm and a fingerprint of the updated weights. The
 tests compare a 1-process and a 2-process launch (tests/test_distributed.py). The last prompt has a
 wide image, so with 2 processes the ranks' micro-batches carry different numbers of image patches
 (Qwen) or tiles (InternVL).
@@ -20,19 +20,19 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-import torch  # noqa: E402
-from hydra import compose, initialize_config_dir  # noqa: E402
-from omegaconf import OmegaConf  # noqa: E402
+import torch
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
 
-from mixed_r1.data.build import load_train_samples  # noqa: E402
-from mixed_r1.engine import build_engine, partitioned_loading  # noqa: E402
-from mixed_r1.engine.distributed import (init_process_group, is_main, is_partitioned, main_first,  # noqa: E402
-                                         rank, shard, world_size)
-from mixed_r1.grpo.loss import advantages  # noqa: E402
-from mixed_r1.grpo.step import Rollout, grpo_update  # noqa: E402
-from mixed_r1.models import Completions, build_adapter  # noqa: E402
-from mixed_r1.recipe import tiny_corpus  # noqa: E402
-from mixed_r1.rewards.mixed import RewardOutput  # noqa: E402
+from mixed_r1.data.build import load_train_samples
+from mixed_r1.engine import build_engine, partitioned_loading
+from mixed_r1.engine.distributed import init_process_group, is_main, is_partitioned, main_first, rank, shard, world_size
+from mixed_r1.grpo.config import GRPOConfig
+from mixed_r1.grpo.loss import advantages
+from mixed_r1.grpo.step import Rollout, grpo_update
+from mixed_r1.models import Completions, build_adapter
+from mixed_r1.recipe import tiny_corpus
+from mixed_r1.rewards.mixed import RewardOutput
 
 PROMPTS, G, TC = 4, 4, 12
 
@@ -84,10 +84,8 @@ def fingerprint(model: torch.nn.Module) -> float:
         return float(sum((p.double() * (i % 7 + 1)).sum() for i, p in enumerate(params)))
 
 
-def main() -> None:
-    out, stage = Path(sys.argv[1]), (sys.argv[2] if len(sys.argv) > 2 else "zero3")
-    model = sys.argv[3] if len(sys.argv) > 3 else "tiny_qwen"
-    init_process_group()
+def run_stage(out: Path, stage: str, model: str) -> list[dict]:
+    """Every scenario under one engine (``none``, ``zero2`` or ``zero3``), from the same initial weights."""
     torch.manual_seed(0)
     cfg = config(out, stage, model)
     samples = main_first(lambda: with_wide_last_image(load_train_samples(cfg.data), out))
@@ -95,19 +93,19 @@ def main() -> None:
                                                tiny_corpus=lambda: tiny_corpus(cfg), seed=0))
     with partitioned_loading(cfg, world_size()):  # ZeRO-3: built inside zero.Init, as train.py does
         policy, reference = adapter.load_model(), adapter.load_model(trainable=False)
-    engine = build_engine(cfg, policy, world_size())
+    engine = build_engine(cfg, policy, world_size(), torch.device("cpu"))
     engine.reset_optimizer(1e-3)
     reference = engine.prepare_reference(reference)
-    algo = cfg.algo
+    algo = GRPOConfig.from_config(cfg.algo)
     results = []
 
     def update(name: str, rewards: torch.Tensor, **algo_changes) -> None:
-        step_algo = OmegaConf.merge(algo, algo_changes)
+        step_algo = dataclasses.replace(algo, **algo_changes)
         rollout = fixed_rollout(adapter, samples, rewards)
         metrics = grpo_update(engine.model, reference, adapter, engine, rollout, step_algo, 3)
         results.append({"scenario": name, "world": world_size(), "rows_on_rank": len(rollout.samples),
                         **{k: metrics.get(k) for k in ("loss", "grad_norm", "kl", "clip_fraction",
-                                                       "skipped_all_groups")},
+                                                       "skip_reason")},
                         "fingerprint": fingerprint(engine.model), "updates": engine.updates})
 
     # BMAS reads the embedding table inside the rollout's gather: full, whatever the engine
@@ -128,10 +126,21 @@ def main() -> None:
     update("nan_reward", bad)
     update("after_nan", varied)
     update("mu2", varied, num_iterations=2)
-    if is_main():
-        with (out / "results.jsonl").open("w") as handle:
-            for record in results:
-                handle.write(json.dumps(record) + "\n")
+    return results
+
+
+def main() -> None:
+    """``STAGES`` is one engine or several, comma-separated (``none,zero3``): run one after the other in
+    the same processes, each from the same initial weights (one launch instead of several)."""
+    out, stages = Path(sys.argv[1]), (sys.argv[2] if len(sys.argv) > 2 else "zero3")
+    model = sys.argv[3] if len(sys.argv) > 3 else "tiny_qwen"
+    init_process_group()
+    for stage in stages.split(","):
+        results = run_stage(out, stage, model)
+        if is_main():
+            with (out / f"results_{stage}.jsonl").open("w") as handle:
+                for record in results:
+                    handle.write(json.dumps(record) + "\n")
     print(f"rank {rank()} done", flush=True)
 
 

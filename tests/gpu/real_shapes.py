@@ -29,6 +29,7 @@ from hydra import compose, initialize_config_dir  # noqa: E402
 from mixed_r1.data import load_samples  # noqa: E402
 from mixed_r1.data.synthetic import SyntheticSpec, corpus, generate  # noqa: E402
 from mixed_r1.engine import TorchEngine, seed_everything  # noqa: E402
+from mixed_r1.grpo.config import GRPOConfig  # noqa: E402
 from mixed_r1.grpo.step import collect_rollout, grpo_update  # noqa: E402
 from mixed_r1.models import build_adapter  # noqa: E402
 from mixed_r1.models.tiny import TINY_BUILDERS  # noqa: E402
@@ -69,16 +70,17 @@ def run_one(name: str, args: argparse.Namespace, work: Path) -> dict[str, float]
     seed_everything(0)
     device = torch.device(args.device)
     adapter = build_adapter(cfg.model, cfg.prompt, device)
-    policy = adapter.load_model()
-    reference = copy.deepcopy(policy).eval().requires_grad_(False)
-    engine = TorchEngine(policy, lr=cfg.trainer.lr)
+    engine = TorchEngine(adapter.load_model(), lr=cfg.trainer.lr, device=device)
+    policy = engine.model
+    reference = engine.prepare_reference(copy.deepcopy(policy).eval().requires_grad_(False))
+    algo = GRPOConfig.from_config(cfg.algo)
     samples = load_samples(cfg.data.train_file)[: args.prompts]
     reward_fn = build_reward(cfg, adapter, policy)
     if device.type == "cuda":
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
     start = time.perf_counter()
-    rollout = collect_rollout(policy, adapter, reward_fn, samples, cfg.algo)
+    rollout = collect_rollout(policy, adapter, reward_fn, samples, algo)
     if device.type == "cuda":
         torch.cuda.synchronize()
     rollout_s = time.perf_counter() - start
@@ -86,7 +88,7 @@ def run_one(name: str, args: argparse.Namespace, work: Path) -> dict[str, float]
     # makes the update exercise the whole gradient path
     rollout.advantages = torch.tensor([1.0, -1.0]).repeat(len(rollout.texts) // 2 + 1)[: len(rollout.texts)]
     start = time.perf_counter()
-    metrics = grpo_update(policy, reference, adapter, engine, rollout, cfg.algo, args.micro_batch)
+    metrics = grpo_update(policy, reference, adapter, engine, rollout, algo, args.micro_batch)
     if device.type == "cuda":
         torch.cuda.synchronize()
     update_s = time.perf_counter() - start

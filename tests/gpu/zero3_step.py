@@ -37,6 +37,7 @@ def main() -> None:
     parser.add_argument("--micro-batch", type=int, default=8)
     parser.add_argument("--nproc", type=int, default=1, help="processes (GPUs) for torchrun")
     parser.add_argument("--smoke", action="store_true", help="shrunk shapes, CPU, float32")
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads per process (--smoke)")
     args = parser.parse_args()
     _, shape = REAL_SHAPES["qwen3b"]
     spec = {**shape, **(SMOKE if args.smoke else {}), "vocab_size": 512}
@@ -52,7 +53,7 @@ def main() -> None:
             f"algo.max_new_tokens={args.new_tokens}", f"hydra.run.dir={work / 'run'}", "logger=none"]
         if args.smoke:
             overrides += ["device=cpu", "model.dtype=float32", f"model.max_pixels={spec['max_pixels']}",
-                          "model.gradient_checkpointing=true", "num_threads=2"]
+                          "model.gradient_checkpointing=true", f"num_threads={args.threads}"]
         launcher = [sys.executable] if args.nproc == 1 else [
             sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(args.nproc)]
         env = {**os.environ, "HF_HUB_OFFLINE": "1", "WANDB_MODE": "disabled", "PYTHONPATH": str(ROOT)}

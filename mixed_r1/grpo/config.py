@@ -1,0 +1,50 @@
+"""GRPO's hyper-parameters as one frozen, validated value: built once from the ``algo`` config node,
+so a bad value stops the run at start-up with the key's name, before any model is loaded."""
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+from mixed_r1.errors import ConfigError
+
+LOSS_AGGREGATIONS = ("sequence", "token")
+
+
+@dataclass(frozen=True)
+class GRPOConfig:
+    """Section 3.2's knobs. Values come from ``conf/algo/grpo.yaml`` (the paper's numbers live there)."""
+
+    group_size: int  # G completions per prompt
+    temperature: float  # sampling temperature of the rollout (and of the log-prob passes)
+    beta: float  # KL coefficient
+    clip_eps: float  # PPO-style ratio clip
+    adv_eps: float  # A = (r − mean) / (std + adv_eps)
+    max_new_tokens: int
+    num_iterations: int  # μ: optimizer steps per rollout
+    loss_aggregation: str  # sequence | token
+    skip_zero_variance_groups: bool
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.group_size >= 2, "group_size", "must be at least 2: with one sample per prompt every "
+                                                 "group-relative advantage is 0 and nothing is learned"),
+            (self.temperature > 0, "temperature", "must be > 0 (GRPO samples; T=0 would be greedy decoding)"),
+            (self.beta >= 0, "beta", "must be >= 0"),
+            (self.clip_eps > 0, "clip_eps", "must be > 0"),
+            (self.adv_eps > 0, "adv_eps", "must be > 0"),
+            (self.max_new_tokens > 0, "max_new_tokens", "must be > 0"),
+            (self.num_iterations >= 1, "num_iterations", "must be >= 1"),
+            (self.loss_aggregation in LOSS_AGGREGATIONS, "loss_aggregation",
+             f"must be one of {', '.join(LOSS_AGGREGATIONS)}"),
+        ]
+        for ok, key, why in checks:
+            if not ok:
+                raise ConfigError(f"algo.{key}={getattr(self, key)!r} {why}")
+
+    @classmethod
+    def from_config(cls, algo: Any) -> GRPOConfig:
+        """From the ``algo`` node (its ``name`` picks the recipe and is not a hyper-parameter)."""
+        missing = [f.name for f in fields(cls) if f.name not in algo]
+        if missing:
+            raise ConfigError(f"algo={algo.get('name')!r} lacks GRPO settings: {', '.join('algo.' + m for m in missing)}")
+        return cls(**{f.name: algo[f.name] for f in fields(cls)})
