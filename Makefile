@@ -10,7 +10,7 @@ export HF_HUB_OFFLINE := 1
 export WANDB_MODE := disabled
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install demo test clean
+.PHONY: install demo lint test clean
 
 install: $(STAMP)
 
@@ -22,10 +22,16 @@ $(STAMP): requirements.txt requirements-dev.txt
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(PY) train.py $(ARGS)
+	$(PY) train.py experiment=demo $(ARGS)
 
-test: $(STAMP)
-	$(PY) -m pytest -q tests $(ARGS)
+# static checks: ruff (lint + import order) and mypy (configured in pyproject.toml)
+lint: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m mypy
+
+# two xdist workers on the 2 cores; the tests that launch processes run in order on one of them
+test: lint
+	$(PY) -m pytest -q -n 2 --dist loadgroup tests $(ARGS)
 
 clean:
 	rm -rf outputs multirun .pytest_cache
