@@ -9,6 +9,7 @@ half checkpoint that ``resume=auto`` would pick.
 """
 from __future__ import annotations
 
+import logging
 import os
 import random
 import shutil
@@ -25,6 +26,7 @@ from mixed_r1.errors import ConfigError
 from mixed_r1.models import ModelAdapter
 
 STATE_FILE = "state.pt"
+log = logging.getLogger("mixed_r1")
 
 
 def rng_states() -> dict[str, Any]:
@@ -86,17 +88,36 @@ def complete_checkpoints(root: Path) -> list[Path]:
 
 
 def find_resume_checkpoint(resume: str | None, root: Path) -> Path | None:
-    """``resume=auto``: the newest complete checkpoint under ``root`` (None on a fresh run);
-    a path: that checkpoint, which must be complete."""
+    """``resume=auto``: the newest complete checkpoint under ``root`` (None on a fresh run, said in the
+    log); a path: that checkpoint, which must be complete."""
     if not resume:
         return None
     if resume == "auto":
         found = complete_checkpoints(root)
+        if not found:
+            log.info("resume=auto: no checkpoint found in %s, starting fresh", root)
         return found[-1] if found else None
     path = Path(resume)
     if not (path / STATE_FILE).is_file():
         raise ConfigError(f"resume={resume}: not a complete checkpoint (no {STATE_FILE})")
     return path
+
+
+def kept_reference(checkpoint: Path, run_dir: Path) -> Path | None:
+    """Where a resumed run reads (and its checkpoints copy) the frozen reference from: ``run_dir/reference``,
+    filled from the checkpoint when missing. Never the checkpoint folder itself: ``keep_last`` deletes
+    it a few saves later. None when the reference is ``model.path`` (no warm-up ran)."""
+    source = checkpoint / "reference"
+    if not source.is_dir():
+        return None
+    kept = run_dir / "reference"
+    if is_main() and not kept.is_dir():
+        tmp = run_dir / ".tmp_reference"
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.copytree(source, tmp)
+        os.replace(tmp, kept)
+    barrier()
+    return kept
 
 
 def load_state(checkpoint: Path) -> dict[str, Any]:

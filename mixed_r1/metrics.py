@@ -8,6 +8,8 @@ import uuid
 from pathlib import Path
 from typing import Any, Iterable
 
+from mixed_r1.errors import DataError
+
 log = logging.getLogger("mixed_r1")
 
 _CONSOLE_KEYS = ("loss", "reward/mean", "reward/format", "kl", "completion_length", "step_seconds")
@@ -27,12 +29,16 @@ class MetricsLogger:
         self.completions_path = self.run_dir / "completions.jsonl"
         self.wandb = _start_wandb(self.run_dir, logger_cfg, config) if logger_cfg and logger_cfg.name == "wandb" else None
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        if resume_after is not None and self.path.is_file():
-            kept = [r for r in read_metrics(self.path) if r.get("step", 0) <= resume_after]
-            self.path.write_text("".join(json.dumps(r) + "\n" for r in kept), encoding="utf-8")
-        elif self.path.is_file():  # a fresh (not resumed) run in an old folder starts a fresh log
-            log.warning("%s exists and this run does not resume: starting it anew", self.path)
-            self.path.unlink()
+        if resume_after is not None:  # steps after the checkpoint are redone: their lines go
+            for path in (self.path, self.completions_path):
+                if path.is_file():
+                    kept = [r for r in read_metrics(path) if r.get("step", 0) <= resume_after]
+                    path.write_text("".join(json.dumps(r) + "\n" for r in kept), encoding="utf-8")
+        else:
+            for path in (self.path, self.completions_path):
+                if path.is_file():  # a fresh (not resumed) run in an old folder starts fresh logs
+                    log.warning("%s exists and this run does not resume: starting it anew", path)
+                    path.unlink()
         self._file = self.path.open("a", encoding="utf-8")
 
     def log(self, record: dict[str, Any]) -> None:
@@ -95,8 +101,21 @@ def _start_wandb(run_dir: Path, logger_cfg: Any, config: dict[str, Any] | None) 
 
 
 def read_metrics(path: str | Path) -> list[dict[str, Any]]:
-    with Path(path).open(encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle if line.strip()]
+    """The records of a JSONL log. A torn last line (the run was killed mid-write) is dropped with a
+    warning; a bad line anywhere else is a :class:`~mixed_r1.errors.DataError` naming it."""
+    lines = Path(path).read_text(encoding="utf-8", errors="replace").splitlines()
+    records = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError as err:
+            if number == len(lines):
+                log.warning("%s:%d is incomplete (the run was killed while writing it): dropped", path, number)
+                break
+            raise DataError(f"{path}:{number}: not valid JSON ({err.msg}); fix or remove that line") from None
+    return records
 
 
 def reward_trend(records: Iterable[dict[str, Any]], fraction: float = 0.2) -> tuple[float, float]:

@@ -16,7 +16,7 @@ import torch
 from omegaconf import OmegaConf
 from transformers.utils import logging as hf_logging
 
-from mixed_r1.checkpoint import find_resume_checkpoint, load_rng_states, load_state, save_checkpoint
+from mixed_r1.checkpoint import find_resume_checkpoint, kept_reference, load_rng_states, load_state, save_checkpoint
 from mixed_r1.data.build import load_train_samples
 from mixed_r1.data.sampler import PromptSampler
 from mixed_r1.data.schema import Sample
@@ -32,14 +32,15 @@ from mixed_r1.engine.distributed import (
     shard,
     world_size,
 )
-from mixed_r1.errors import ConfigError, TrainingDiverged
+from mixed_r1.errors import ConfigError, DataError, TrainingDiverged
 from mixed_r1.grpo.config import GRPOConfig
 from mixed_r1.grpo.step import Rollout, collect_rollout, grpo_update, rollout_metrics
 from mixed_r1.metrics import MetricsLogger, read_metrics, reward_trend
 from mixed_r1.models import ModelAdapter, build_adapter
 from mixed_r1.progress import progress_bar
-from mixed_r1.rewards.mixed import MixedReward
-from mixed_r1.rewards.open_ended import build_open_ended
+from mixed_r1.rewards.bmas import REDUCTIONS
+from mixed_r1.rewards.mixed import MixedReward, RewardContext
+from mixed_r1.rewards.open_ended import OPEN_ENDED, build_open_ended
 from mixed_r1.sft import sft_step
 from mixed_r1.sft.warmup import WarmupNoise, warmup_target
 
@@ -219,6 +220,43 @@ def check_trainer(trainer: Any) -> None:
             raise ConfigError(f"trainer.{key}={trainer[key]!r} {why}")
 
 
+LONG_PROMPTS = ("skip", "error")
+
+
+def check_data(data: Any) -> None:
+    if data.long_prompts not in LONG_PROMPTS:
+        raise ConfigError(f"data.long_prompts={data.long_prompts!r}; expected one of {', '.join(LONG_PROMPTS)}")
+    if data.max_prompt_tokens is not None and data.max_prompt_tokens <= 0:
+        raise ConfigError(f"data.max_prompt_tokens={data.max_prompt_tokens} must be > 0 (or null)")
+
+
+def drop_long_prompts(samples: list[Sample], adapter: ModelAdapter, data: Any, max_new_tokens: int) -> list[Sample]:
+    """Samples whose prompt (chat frame, question, image tokens) exceeds ``data.max_prompt_tokens`` —
+    by default the model's context minus the completion budget — are reported (count, first ids) and
+    skipped, or refused with ``data.long_prompts=error``: never a silent drop, never an OOM mid-run."""
+    limit = data.max_prompt_tokens or adapter.context_length() - max_new_tokens
+    lengths = adapter.prompt_lengths(samples)
+    too_long = [(s.id, n) for s, n in zip(samples, lengths) if n > limit]
+    if not too_long:
+        return samples
+    first = ", ".join(f"{sample_id} ({n} tokens)" for sample_id, n in too_long[:5])
+    what = (f"{len(too_long)} of {len(samples)} samples have prompts longer than {limit} tokens "
+            f"(data.max_prompt_tokens); first: {first}")
+    if data.long_prompts == "error" or len(too_long) == len(samples):
+        raise DataError(f"{what}; shorten them, raise data.max_prompt_tokens or set data.long_prompts=skip")
+    log.warning("%s: skipped (data.long_prompts=skip)", what)
+    return [s for s, n in zip(samples, lengths) if n <= limit]
+
+
+def check_reward(reward: Any) -> None:
+    """Reward settings that would fail late (some only when a model first answers), refused at start-up."""
+    RewardContext(chart_tolerance=reward.chart.tolerance, chart_mode=reward.chart.mode)  # validates itself
+    if reward.open_ended not in OPEN_ENDED:
+        raise ConfigError(f"reward.open_ended={reward.open_ended!r}; expected one of {', '.join(sorted(OPEN_ENDED))}")
+    if reward.bmas.reduction not in REDUCTIONS:
+        raise ConfigError(f"reward.bmas.reduction={reward.bmas.reduction!r}; expected one of {', '.join(REDUCTIONS)}")
+
+
 def algorithm_of(cfg: Any) -> tuple[Algorithm, Any]:
     """The algorithm ``algo.name`` names and its validated settings."""
     name = cfg.algo.name
@@ -247,7 +285,9 @@ def run(cfg: Any, run_dir: str | Path) -> dict[str, float]:
     if missing:  # e.g. data=mixed45k without data.train_file: say so before anything starts
         raise ConfigError(f"missing required config value(s): {', '.join(missing)}; set them on the command line, "
                           f"e.g. {missing[0]}=...")
-    check_trainer(cfg.trainer)
+    check_trainer(cfg.trainer)  # every value that cannot run is refused here, before any model loads
+    check_reward(cfg.reward)
+    check_data(cfg.data)
     algorithm, settings = algorithm_of(cfg)
     start_processes(cfg)
     if not sys.stderr.isatty():  # a log file gets log lines, not transformers' per-file progress bars
@@ -257,9 +297,11 @@ def run(cfg: Any, run_dir: str | Path) -> dict[str, float]:
         torch.set_num_threads(cfg.num_threads)
     device = resolve_device(cfg.device)
 
-    samples = main_first(lambda: load_train_samples(cfg.data))  # rank 0 may generate the synthetic file
     adapter = main_first(lambda: build_adapter(cfg.model, cfg.prompt, device, tiny_corpus=lambda: tiny_corpus(cfg),
-                                               seed=cfg.seed))  # ... and build the tiny model
+                                               seed=cfg.seed))  # rank 0 may build the tiny model
+    # ... and generate the synthetic file; every image is checked against the model's limits
+    samples = main_first(lambda: load_train_samples(cfg.data, model_check=adapter.image_problem))
+    samples = drop_long_prompts(samples, adapter, cfg.data, cfg.algo.get("max_new_tokens", 0))
     checkpoint = find_resume_checkpoint(cfg.resume, run_dir / "checkpoints")
     state = load_state(checkpoint) if checkpoint else None
     with partitioned_loading(cfg, world_size()):
@@ -277,7 +319,7 @@ def run(cfg: Any, run_dir: str | Path) -> dict[str, float]:
         sampler.load_state_dict(state["sampler"])
         load_rng_states(checkpoint)
         step, phase_step = state["step"], state["phase_step"]
-        reference_source = checkpoint / "reference" if (checkpoint / "reference").is_dir() else None
+        reference_source = kept_reference(checkpoint, run_dir)
         records = [r for r in read_metrics(logger.path) if r.get("phase") == "grpo"] if is_main() else []
         log.info("resumed from %s (step %d)", checkpoint, step)
     else:

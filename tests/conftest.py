@@ -54,7 +54,7 @@ def tiny_checkpoints(tmp_path_factory) -> dict[str, Path]:
     paths = {}
     for family in TINY_FAMILIES:
         folder = tmp_path_factory.mktemp(family) / "base_model"
-        _build_adapter(compose_train([f"model={family}", f"model.path={folder}"]))
+        _build_adapter(compose_train([f"model={family}", f"model.build_dir={folder}"]))  # built there
         paths[family] = folder
     return paths
 

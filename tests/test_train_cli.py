@@ -264,3 +264,32 @@ def test_a_killed_and_resumed_zero3_run_in_two_processes_reaches_the_same_weight
     assert _same_weights(straight / "checkpoint", resumed / "checkpoint")
     lines = lambda d: [without_timings(r) for r in read_metrics(d)]
     assert lines(straight) == lines(resumed) and [r["step"] for r in lines(resumed)] == list(range(1, 9))
+
+
+def test_a_resumed_run_with_a_warm_up_outlives_its_checkpoint_and_redoes_no_line(tmp_path, run_training):
+    """After a warm-up the frozen reference is not model.path; a resumed run must not read it from the
+    checkpoint it resumed from (keep_last deletes that folder two saves later), and the lines of steps
+    after that checkpoint (metrics, completions) are dropped, not duplicated — also a torn last line."""
+    common = ["seed=3", *SHORT, "trainer.save_every=2", "trainer.keep_last=1", "trainer.log_completions_every=1"]
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    run_training(straight, "trainer.max_steps=6", *common)
+    run_training(resumed, "trainer.max_steps=3", *common)  # checkpoint after GRPO step 2; step 3 logged; killed
+    with (resumed / "metrics.jsonl").open("a") as handle:
+        handle.write('{"step": 6, "phase": "gr')  # the kill tore a line mid-write
+    run_training(resumed, "trainer.max_steps=6", "resume=auto", *common)  # saves at 4 and 6: the first deletes
+    assert _same_weights(straight / "checkpoint", resumed / "checkpoint")  # the checkpoint resumed from
+    assert [p.name for p in (resumed / "checkpoints").iterdir()] == ["step_00000008"]
+    lines = lambda d: [without_timings(r) for r in read_metrics(d)]
+    assert lines(straight) == lines(resumed)
+    def completions(run_dir):  # each step's rows, without the image path (the run folders differ)
+        rows = [json.loads(line) for line in (run_dir / "completions.jsonl").read_text().splitlines()]
+        return [{k: v for k, v in row.items() if k != "image"} for row in rows]
+
+    assert completions(straight) == completions(resumed)  # each step's rows once
+
+
+def test_resume_auto_without_a_checkpoint_says_it_starts_fresh(tmp_path, run_training, caplog):
+    caplog.set_level(logging.INFO, logger="mixed_r1")
+    run_training(tmp_path, "resume=auto", "trainer.max_steps=1", *SHORT)
+    assert "no checkpoint found" in caplog.text and "starting fresh" in caplog.text
+    assert [r["step"] for r in read_metrics(tmp_path)] == [1, 2, 3]

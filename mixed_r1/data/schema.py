@@ -22,9 +22,12 @@ from __future__ import annotations
 
 import json
 import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable, Iterator
+
+from PIL import Image
 
 from mixed_r1.errors import DataError
 
@@ -52,93 +55,174 @@ class Sample:
         return record
 
 
-def _check_box(value: Any) -> list[float]:
-    if not isinstance(value, (list, tuple)) or len(value) != 4:
-        raise ValueError("a grounding answer must be a list of 4 numbers [x1, y1, x2, y2]")
+MAX_OPTIONS = 26  # option letters A-Z
+MAX_REPORTED = 50  # problems listed in one DataError (the rest are counted)
+# a function an adapter provides: why its model cannot take an image of (width, height), or None
+ImageCheck = Callable[[int, int], "str | None"]
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_box(value: Any, size: tuple[int, int]) -> list[float]:
+    if not isinstance(value, (list, tuple)) or len(value) != 4 or not all(_is_number(v) for v in value):
+        raise ValueError(f"field 'answer': a grounding answer must be a list of 4 numbers [x1, y1, x2, y2], "
+                         f"got {value!r}")
     box = [float(v) for v in value]
     if not all(math.isfinite(v) for v in box):
-        raise ValueError("a grounding box must hold finite numbers")
+        raise ValueError("field 'answer': a grounding box must hold finite numbers")
     if box[2] <= box[0] or box[3] <= box[1]:
-        raise ValueError(f"a grounding box needs x2 > x1 and y2 > y1, got {box}")
+        raise ValueError(f"field 'answer': a grounding box needs x2 > x1 and y2 > y1, got {box}")
+    width, height = size
+    if box[0] < 0 or box[1] < 0 or box[2] > width or box[3] > height:
+        raise ValueError(f"field 'answer': the box {box} lies outside the {width}x{height} image")
     return box
 
 
-def sample_from_json(record: dict[str, Any], root: Path) -> Sample:
+def _text(record: dict[str, Any], key: str) -> str:
+    value = record.get(key)
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"field '{key}' must be a non-empty string, got {value!r}")
+    return value
+
+
+def sample_from_json(record: Any, root: Path) -> Sample:
     """Validate one JSON record and build a :class:`Sample`; raises ``ValueError`` naming the field."""
     if not isinstance(record, dict):
         raise ValueError("a sample must be a JSON object")
     for key in ("id", "image", "problem", "answer", "type"):
         if key not in record:
             raise ValueError(f"missing field '{key}'")
+    sample_id = record["id"]
+    if not (isinstance(sample_id, str) and sample_id.strip()) and not (isinstance(sample_id, int)
+                                                                        and not isinstance(sample_id, bool)):
+        raise ValueError(f"field 'id' must be a non-empty string or an integer, got {sample_id!r}")
     sample_type = record["type"]
     if sample_type not in SAMPLE_TYPES:
         raise ValueError(f"field 'type' is {sample_type!r}; expected one of {', '.join(SAMPLE_TYPES)}")
-    answer = record["answer"]
+    image_text = _text(record, "image")
+    problem = _text(record, "problem")
+    source = _text(record, "source") if record.get("source") is not None else "unknown"
+    size = record.get("image_size")
+    if not (isinstance(size, (list, tuple)) and len(size) == 2
+            and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in size)):
+        raise ValueError(f"field 'image_size' must be [width, height] in positive integers, got {size!r}")
+    meta = record.get("meta")
+    if meta is not None and not isinstance(meta, dict):
+        raise ValueError(f"field 'meta' must be an object, got {type(meta).__name__}")
     options = record.get("options")
+    if options is not None and (not isinstance(options, list) or not all(isinstance(o, str) for o in options)):
+        raise ValueError(f"field 'options' must be a list of strings, got {options!r}")
+    if options is not None and len(options) > MAX_OPTIONS:
+        raise ValueError(f"field 'options' has {len(options)} options; at most {MAX_OPTIONS} (letters A-Z)")
+    answer = record["answer"]
     if sample_type == "grounding":
-        answer = _check_box(answer)
+        answer = _check_box(answer, (size[0], size[1]))
     else:
-        if not isinstance(answer, (str, int, float)) or isinstance(answer, bool):
-            raise ValueError(f"field 'answer' must be a string for type {sample_type}")
+        if not (isinstance(answer, str) or _is_number(answer)):
+            raise ValueError(f"field 'answer' must be a string for type {sample_type}, got {answer!r}")
         answer = str(answer).strip()
         if not answer:
             raise ValueError("field 'answer' is empty")
     if sample_type == "multiple_choice":
-        if not isinstance(options, list) or len(options) < 2 or not all(isinstance(o, str) for o in options):
+        if options is None or len(options) < 2:
             raise ValueError("a multiple_choice sample needs 'options': a list of at least 2 strings")
         letters = [chr(ord("A") + i) for i in range(len(options))]
         if answer.upper() not in letters:
             raise ValueError(f"field 'answer' is {answer!r}; expected one of the option letters {letters}")
         answer = answer.upper()
-    size = record.get("image_size")
-    if not (isinstance(size, (list, tuple)) and len(size) == 2 and all(isinstance(v, int) and v > 0 for v in size)):
-        raise ValueError("field 'image_size' must be [width, height] in positive integers")
-    image = Path(record["image"])
+    image = Path(image_text)
     if not image.is_absolute():
         image = root / image
-    return Sample(
-        id=str(record["id"]),
-        image=str(image),
-        problem=str(record["problem"]),
-        answer=answer,
-        type=sample_type,
-        source=str(record.get("source", "unknown")),
-        image_size=(size[0], size[1]),
-        options=list(options) if options is not None else None,
-        meta=dict(record.get("meta") or {}),
-    )
+    return Sample(id=str(sample_id), image=str(image), problem=problem, answer=answer, type=sample_type,
+                  source=source, image_size=(size[0], size[1]), options=list(options) if options is not None else None,
+                  meta=dict(meta or {}))
 
 
-def load_samples(path: str | Path, check_images: bool = True) -> list[Sample]:
-    """Load and validate every line of a JSONL file; the first bad line raises :class:`DataError`."""
+def image_problem(sample: Sample, model_check: ImageCheck | None = None) -> str | None:
+    """Why ``sample``'s image cannot be trained on: missing, not a decodable image, a size other than
+    the declared ``image_size`` (a grounding box would be silently mis-scaled), or one the model's
+    processor rejects (``model_check``, from the adapter). None when it is fine."""
+    path = Path(sample.image)
+    if not path.is_file():
+        return f"image not found: {path}"
+    try:
+        with Image.open(path) as image:
+            image.load()  # decode it all: a truncated file fails here, not at step 4,000
+            size = image.size
+    except (OSError, ValueError, Image.DecompressionBombError) as err:
+        return f"field 'image': {path} is not a readable image ({err})"
+    if size != tuple(sample.image_size):
+        return (f"field 'image_size' is {list(sample.image_size)} but {path.name} is {size[0]}x{size[1]} "
+                f"(a box in the wrong frame would score IoU 0)")
+    if model_check is not None:
+        why = model_check(*size)
+        if why:
+            return f"field 'image': {path.name} ({size[0]}x{size[1]}): {why}"
+    return None
+
+
+def _lines(path: Path) -> Iterator[tuple[int, str | None, str | None]]:
+    """(line number, text or None, why it is unreadable or None) for each line of a JSONL file."""
+    with path.open("rb") as handle:
+        for line_no, raw in enumerate(handle, start=1):
+            try:
+                yield line_no, raw.decode("utf-8"), None
+            except UnicodeDecodeError as err:
+                yield line_no, None, f"not UTF-8 text (byte {raw[err.start]:#04x} at column {err.start + 1})"
+
+
+def _report(path: Path, problems: list[str]) -> DataError:
+    shown = problems[:MAX_REPORTED]
+    more = f"\n  ... and {len(problems) - len(shown)} more" if len(problems) > len(shown) else ""
+    return DataError(f"{path}: {len(problems)} bad line(s):\n  " + "\n  ".join(shown) + more)
+
+
+def load_samples(path: str | Path, check_images: bool = True, model_check: ImageCheck | None = None,
+                 workers: int = 8) -> list[Sample]:
+    """Load and validate every line of a JSONL file, images included (opened and decoded in ``workers``
+    threads). Every problem of the file is reported at once, each with its file, line, sample id and
+    field, in one :class:`DataError`; nothing is dropped silently."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: data file not found")
-    samples: list[Sample] = []
-    seen: set[str] = set()
-    with path.open(encoding="utf-8") as handle:
-        for line_no, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            where = f"{path}:{line_no}"
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise DataError(f"{where}: not valid JSON ({err.msg})") from None
-            sample_id = record.get("id", "?") if isinstance(record, dict) else "?"
-            try:
-                sample = sample_from_json(record, path.parent)
-            except ValueError as err:
-                raise DataError(f"{where} (id {sample_id}): {err}") from None
-            if sample.id in seen:
-                raise DataError(f"{where}: duplicate id {sample.id}")
-            if check_images and not Path(sample.image).is_file():
-                raise DataError(f"{where} (id {sample.id}): image not found: {sample.image}")
-            seen.add(sample.id)
-            samples.append(sample)
+    samples: list[tuple[int, Sample]] = []
+    problems: list[tuple[int, str]] = []  # (line, what is wrong there)
+    seen: dict[str, int] = {}
+    for line_no, line, unreadable in _lines(path):
+        where = f"{path}:{line_no}"
+        if unreadable:
+            problems.append((line_no, f"{where}: {unreadable}"))
+            continue
+        if line is None or not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as err:
+            problems.append((line_no, f"{where}: not valid JSON ({err.msg})"))
+            continue
+        sample_id = record.get("id", "?") if isinstance(record, dict) else "?"
+        try:
+            sample = sample_from_json(record, path.parent)
+        except ValueError as err:
+            problems.append((line_no, f"{where} (id {sample_id}): {err}"))
+            continue
+        if sample.id in seen:
+            problems.append((line_no, f"{where}: duplicate id {sample.id} (first on line {seen[sample.id]})"))
+            continue
+        seen[sample.id] = line_no
+        samples.append((line_no, sample))
+    if check_images and samples:
+        with ThreadPoolExecutor(max_workers=workers) as pool:  # PIL decodes without the GIL
+            found = pool.map(lambda item: image_problem(item[1], model_check), samples)
+            problems += [(line_no, f"{path}:{line_no} (id {sample.id}): {why}")
+                         for (line_no, sample), why in zip(samples, found) if why]
+    if problems:
+        raise _report(path, [text for _, text in sorted(problems, key=lambda p: p[0])])
     if not samples:
         raise DataError(f"{path}: no samples")
-    return samples
+    return [sample for _, sample in samples]
 
 
 def write_samples(samples: Iterable[Sample], path: str | Path) -> Path:

@@ -163,6 +163,30 @@ class ModelAdapter(ABC):
         return batch.row_inputs
 
     @abstractmethod
+    def image_tokens(self, width: int, height: int) -> int:
+        """How many image tokens a ``width`` x ``height`` image becomes in this family's prompt."""
+
+    #: the placeholder's own tokens around the image tokens (start/end markers)
+    IMAGE_FRAME_TOKENS = 0
+
+    def prompt_lengths(self, samples: Sequence[Sample]) -> list[int]:
+        """Prompt tokens of each sample (chat frame, question and image), from the declared image sizes,
+        without opening an image: cheap enough to check 45K samples at load time."""
+        texts = [self.chat_text(s, "") for s in samples]
+        text_tokens = [len(ids) for ids in self.tokenizer(texts, add_special_tokens=False)["input_ids"]]
+        return [n + self.IMAGE_FRAME_TOKENS + self.image_tokens(*s.image_size) for n, s in zip(text_tokens, samples)]
+
+    def context_length(self) -> int:
+        """The longest sequence the language model was built for."""
+        text = getattr(self.model_config, "text_config", self.model_config)
+        return int(text.max_position_embeddings)
+
+    def image_problem(self, width: int, height: int) -> str | None:
+        """Why this family's processor cannot take a ``width`` x ``height`` image (None: it can); checked
+        for every sample at load time, so a bad image fails the start, not a step hours in."""
+        return None
+
+    @abstractmethod
     def box_to_model_frame(self, box: Sequence[float], image_size: tuple[int, int]) -> list[float]:
         """A box in original-image pixels converted to the frame this family emits."""
 

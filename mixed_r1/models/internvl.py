@@ -44,6 +44,12 @@ class InternVLAdapter(ModelAdapter):
 
         return prepare_internvl_checkpoint(path)
 
+    IMAGE_FRAME_TOKENS = 3  # <img> ... </img> and the newline after it
+
+    def image_tokens(self, width: int, height: int) -> int:
+        tiles = self.image_processor.get_number_of_image_patches(height, width, {})  # thumbnail included
+        return self.tokens_per_tile * tiles
+
     def image_placeholders(self, vision: dict[str, torch.Tensor]) -> tuple[list[str], list[int]]:
         tiles = vision["num_patches"].tolist()
         return [f"<img>{self.CONTEXT_TOKEN * (self.tokens_per_tile * n)}</img>\n" for n in tiles], tiles

@@ -42,6 +42,20 @@ class QwenVLAdapter(ModelAdapter):
         mm = torch.cat([batch.row_inputs["mm_token_type_ids"], torch.zeros_like(completions.ids)], dim=1)
         return {**batch.row_inputs, "mm_token_type_ids": mm}
 
+    IMAGE_FRAME_TOKENS = 2  # <|vision_start|> ... <|vision_end|>
+
+    def image_tokens(self, width: int, height: int) -> int:
+        new_w, new_h = self.resized((width, height))
+        return (new_w // self.patch_factor) * (new_h // self.patch_factor)  # after the 2x2 merge
+
+    def image_problem(self, width: int, height: int) -> str | None:
+        """The processor's smart resize refuses some shapes (an aspect ratio above 200, for one)."""
+        try:
+            self.resized((width, height))
+        except ValueError as err:
+            return f"Qwen2.5-VL's processor rejects it: {err}"
+        return None
+
     def resized(self, image_size: tuple[int, int]) -> tuple[int, int]:
         """(width, height) after the processor's smart resize."""
         width, height = image_size

@@ -63,7 +63,7 @@ def run_one(name: str, args: argparse.Namespace, work: Path) -> dict[str, float]
     TINY_BUILDERS["internvl" if tiny_config == "tiny_internvl" else "qwen2_5_vl"](model_dir, corpus(), spec, 0)
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         cfg = compose("train", overrides=[
-            f"model={tiny_config}", f"model.path={model_dir}", f"model.dtype={args.dtype}", f"device={args.device}",
+            f"model={tiny_config}", f"model.build_dir={model_dir}", f"model.dtype={args.dtype}", f"device={args.device}",
             f"algo.group_size={args.group}", f"algo.max_new_tokens={args.new_tokens}",
             "data=jsonl", f"data.train_file={work / 'data' / 'train.jsonl'}",
             f"++model.max_pixels={spec.get('max_pixels', 12544)}", f"++model.max_num_tiles={spec.get('max_num_tiles', 4)}"])
