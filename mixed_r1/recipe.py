@@ -300,7 +300,9 @@ def run(cfg: Any, run_dir: str | Path) -> dict[str, float]:
     adapter = main_first(lambda: build_adapter(cfg.model, cfg.prompt, device, tiny_corpus=lambda: tiny_corpus(cfg),
                                                seed=cfg.seed))  # rank 0 may build the tiny model
     # ... and generate the synthetic file; every image is checked against the model's limits
-    samples = main_first(lambda: load_train_samples(cfg.data, model_check=adapter.image_problem))
+    # rank 0 decodes every image; the others (run after it) read the file it has validated
+    samples = main_first(lambda: load_train_samples(cfg.data, model_check=adapter.image_problem,
+                                                    check_images=is_main()))
     samples = drop_long_prompts(samples, adapter, cfg.data, cfg.algo.get("max_new_tokens", 0))
     checkpoint = find_resume_checkpoint(cfg.resume, run_dir / "checkpoints")
     state = load_state(checkpoint) if checkpoint else None

@@ -157,7 +157,8 @@ def without_timings(record: dict) -> dict:
 
 
 def launches_processes(test):
-    """Marks a test that launches training processes (train.py, torchrun, deepspeed): ``slow``, and under
+    """Marks a test that launches several training processes (torchrun, deepspeed): ``slow``, and under
     pytest-xdist (``make test``: 2 workers) in one group that runs in order on one worker — two of them
-    side by side would put 4 busy processes on 2 cores, each several times slower."""
+    side by side would put 4 busy ranks on 2 cores, each several times slower. A test that launches one
+    process is only ``slow``."""
     return pytest.mark.slow(pytest.mark.xdist_group("processes")(test))

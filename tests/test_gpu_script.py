@@ -2,10 +2,12 @@
 import subprocess
 import sys
 
-from tests.conftest import ENV, ROOT, THREADS, launches_processes
+import pytest
+
+from tests.conftest import ENV, ROOT, THREADS
 
 
-@launches_processes
+@pytest.mark.slow  # one process: may run beside the others
 def test_real_shapes_script_smoke_runs_every_model():
     proc = subprocess.run(
         [sys.executable, str(ROOT / "tests" / "gpu" / "real_shapes.py"), "--smoke", "--device", "cpu",
@@ -18,7 +20,7 @@ def test_real_shapes_script_smoke_runs_every_model():
     assert all(float(r.split("|")[7]) > 0 for r in rows)  # a real gradient flowed
 
 
-@launches_processes
+@pytest.mark.slow  # one process: may run beside the others
 def test_zero3_gpu_script_smoke_trains_through_train_py():
     proc = subprocess.run(
         [sys.executable, str(ROOT / "tests" / "gpu" / "zero3_step.py"), "--smoke", "--steps", "2", "--prompts", "2",

@@ -38,7 +38,7 @@ def _generates_with_its_own_classes(checkpoint):
     assert out.shape[1] > enc["input_ids"].shape[1]
 
 
-@launches_processes
+@pytest.mark.slow  # one process: may run beside the others
 def test_short_run_writes_config_metrics_and_loadable_checkpoint(tmp_path):
     run_dir = tmp_path / "run"
     proc = _train(f"hydra.run.dir={run_dir}", "seed=5", "warmup.steps=3", "warmup.batch_size=4", "trainer.max_steps=3",

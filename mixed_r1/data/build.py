@@ -8,13 +8,14 @@ from mixed_r1.data.schema import ImageCheck, Sample, load_samples
 from mixed_r1.data.synthetic import SyntheticSpec, generate
 
 
-def load_train_samples(data_cfg: Any, model_check: ImageCheck | None = None) -> list[Sample]:
+def load_train_samples(data_cfg: Any, model_check: ImageCheck | None = None,
+                       check_images: bool = True) -> list[Sample]:
     """Samples of ``data.train_file``, every image opened and checked (``model_check``: the adapter's
-    limits); with a ``data.synthetic`` spec the file is generated first (deterministically, so an
-    existing file from the same spec is reused)."""
+    limits) unless ``check_images`` is off; with a ``data.synthetic`` spec the file is generated first
+    (deterministically, so an existing file from the same spec is reused)."""
     path = Path(data_cfg.train_file)
     if data_cfg.get("synthetic") and not path.is_file():
         spec = data_cfg.synthetic
         generate(path.parent, SyntheticSpec(num_samples=spec.num_samples, image_size=spec.image_size,
                                             seed=spec.seed, type_weights=dict(spec.type_weights)))
-    return load_samples(path, model_check=model_check)
+    return load_samples(path, check_images=check_images, model_check=model_check)
