@@ -46,7 +46,7 @@ def grpo_loss(
     The returned metrics (kl, clip fraction, mean ratio) are means over completion tokens.
     """
     mask = mask.to(logprobs.dtype)
-    adv = advantages.to(logprobs.dtype).unsqueeze(1)  # [B, 1]
+    adv = advantages.to(device=logprobs.device, dtype=logprobs.dtype).unsqueeze(1)  # [B, 1]; rewards live on the CPU
     ratio = torch.exp(logprobs - old_logprobs)  # [B, T]
     clipped = torch.clamp(ratio, 1.0 - clip_eps, 1.0 + clip_eps)
     surrogate = torch.minimum(ratio * adv, clipped * adv)  # [B, T]
