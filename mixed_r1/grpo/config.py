@@ -5,9 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any
 
+from mixed_r1.engine.microbatch import AGGREGATIONS as LOSS_AGGREGATIONS  # what a loss may average over
 from mixed_r1.errors import ConfigError
-
-LOSS_AGGREGATIONS = ("sequence", "token")
 
 
 @dataclass(frozen=True)
