@@ -17,10 +17,10 @@ from omegaconf import OmegaConf
 from transformers.utils import logging as hf_logging
 
 from mixed_r1.checkpoint import find_resume_checkpoint, kept_reference, load_rng_states, load_state, save_checkpoint
+from mixed_r1.components import build_reward, check_data, check_reward, drop_long_prompts, log_data_counts, tiny_corpus
 from mixed_r1.data.build import load_train_samples
 from mixed_r1.data.sampler import PromptSampler
 from mixed_r1.data.schema import Sample
-from mixed_r1.data.synthetic import corpus
 from mixed_r1.engine import Engine, build_engine, partitioned_loading, resolve_device, seed_everything
 from mixed_r1.engine.distributed import (
     all_reduce,
@@ -32,38 +32,16 @@ from mixed_r1.engine.distributed import (
     shard,
     world_size,
 )
-from mixed_r1.errors import ConfigError, DataError, TrainingDiverged
+from mixed_r1.errors import ConfigError, TrainingDiverged
 from mixed_r1.grpo.config import GRPOConfig
 from mixed_r1.grpo.step import Rollout, collect_rollout, grpo_update, rollout_metrics
 from mixed_r1.metrics import MetricsLogger, read_metrics, reward_trend
 from mixed_r1.models import ModelAdapter, build_adapter
 from mixed_r1.progress import progress_bar
-from mixed_r1.rewards.bmas import REDUCTIONS
-from mixed_r1.rewards.mixed import MixedReward, RewardContext
-from mixed_r1.rewards.open_ended import OPEN_ENDED, build_open_ended
 from mixed_r1.sft import sft_step
 from mixed_r1.sft.warmup import WarmupNoise, warmup_target
 
 log = logging.getLogger("mixed_r1")
-
-
-def tiny_corpus(cfg: Any) -> list[str]:
-    """Texts the tiny models' tokenizers are trained on (the synthetic vocabulary)."""
-    return corpus(cfg.data.get("synthetic", {}).get("image_size", 56))
-
-
-def build_reward(cfg: Any, adapter: ModelAdapter, policy: torch.nn.Module) -> MixedReward:
-    # BMAS reads the policy's *current* input-embedding table at each call
-    open_ended = build_open_ended(cfg.reward, table=lambda: adapter.input_embeddings(policy),
-                                  tokenize=adapter.token_ids, device=str(adapter.device),
-                                  tiny_corpus=lambda: tiny_corpus(cfg), seed=cfg.seed)
-    return MixedReward(
-        open_ended=open_ended,
-        box_to_model_frame=adapter.box_to_model_frame,
-        format_weight=cfg.reward.format_weight,
-        chart_tolerance=cfg.reward.chart.tolerance,
-        chart_mode=cfg.reward.chart.mode,
-    )
 
 
 def completion_rows(rollout: Rollout, group_size: int, prompts: int) -> list[dict[str, Any]]:
@@ -220,43 +198,6 @@ def check_trainer(trainer: Any) -> None:
             raise ConfigError(f"trainer.{key}={trainer[key]!r} {why}")
 
 
-LONG_PROMPTS = ("skip", "error")
-
-
-def check_data(data: Any) -> None:
-    if data.long_prompts not in LONG_PROMPTS:
-        raise ConfigError(f"data.long_prompts={data.long_prompts!r}; expected one of {', '.join(LONG_PROMPTS)}")
-    if data.max_prompt_tokens is not None and data.max_prompt_tokens <= 0:
-        raise ConfigError(f"data.max_prompt_tokens={data.max_prompt_tokens} must be > 0 (or null)")
-
-
-def drop_long_prompts(samples: list[Sample], adapter: ModelAdapter, data: Any, max_new_tokens: int) -> list[Sample]:
-    """Samples whose prompt (chat frame, question, image tokens) exceeds ``data.max_prompt_tokens`` —
-    by default the model's context minus the completion budget — are reported (count, first ids) and
-    skipped, or refused with ``data.long_prompts=error``: never a silent drop, never an OOM mid-run."""
-    limit = data.max_prompt_tokens or adapter.context_length() - max_new_tokens
-    lengths = adapter.prompt_lengths(samples)
-    too_long = [(s.id, n) for s, n in zip(samples, lengths) if n > limit]
-    if not too_long:
-        return samples
-    first = ", ".join(f"{sample_id} ({n} tokens)" for sample_id, n in too_long[:5])
-    what = (f"{len(too_long)} of {len(samples)} samples have prompts longer than {limit} tokens "
-            f"(data.max_prompt_tokens); first: {first}")
-    if data.long_prompts == "error" or len(too_long) == len(samples):
-        raise DataError(f"{what}; shorten them, raise data.max_prompt_tokens or set data.long_prompts=skip")
-    log.warning("%s: skipped (data.long_prompts=skip)", what)
-    return [s for s, n in zip(samples, lengths) if n <= limit]
-
-
-def check_reward(reward: Any) -> None:
-    """Reward settings that would fail late (some only when a model first answers), refused at start-up."""
-    RewardContext(chart_tolerance=reward.chart.tolerance, chart_mode=reward.chart.mode)  # validates itself
-    if reward.open_ended not in OPEN_ENDED:
-        raise ConfigError(f"reward.open_ended={reward.open_ended!r}; expected one of {', '.join(sorted(OPEN_ENDED))}")
-    if reward.bmas.reduction not in REDUCTIONS:
-        raise ConfigError(f"reward.bmas.reduction={reward.bmas.reduction!r}; expected one of {', '.join(REDUCTIONS)}")
-
-
 def algorithm_of(cfg: Any) -> tuple[Algorithm, Any]:
     """The algorithm ``algo.name`` names and its validated settings."""
     name = cfg.algo.name
@@ -304,6 +245,7 @@ def run(cfg: Any, run_dir: str | Path) -> dict[str, float]:
     samples = main_first(lambda: load_train_samples(cfg.data, model_check=adapter.image_problem,
                                                     check_images=is_main()))
     samples = drop_long_prompts(samples, adapter, cfg.data, cfg.algo.get("max_new_tokens", 0))
+    data_counts = log_data_counts(samples, run_dir)
     checkpoint = find_resume_checkpoint(cfg.resume, run_dir / "checkpoints")
     state = load_state(checkpoint) if checkpoint else None
     with partitioned_loading(cfg, world_size()):
@@ -312,7 +254,8 @@ def run(cfg: Any, run_dir: str | Path) -> dict[str, float]:
     if rank() > 0:  # each rank samples its own completions
         seed_everything(cfg.seed + 104729 * rank())
     logger = MetricsLogger(run_dir, resume_after=state["step"] if state else None, logger_cfg=cfg.logger,
-                           config=OmegaConf.to_container(cfg, resolve=True), enabled=is_main())
+                           config={**OmegaConf.to_container(cfg, resolve=True), "data_counts": data_counts},
+                           enabled=is_main())
     trainer, phase = cfg.trainer, cfg.algo.name
     sampler = PromptSampler(len(samples), trainer.prompts_per_step, seed=cfg.seed)
     if checkpoint is not None and state is not None:  # continue the same run: weights, optimizer, data, RNG

@@ -14,14 +14,15 @@ from tests.conftest import CONF
 
 GROUPS = sorted(p.name for p in CONF.iterdir() if p.is_dir())
 OPTIONS = [(group, path.stem) for group in GROUPS for path in sorted((CONF / group).glob("*.yaml"))]
-# values a user must give for some choices (a data file of their own, an InternVL checkpoint folder)
-REQUIRED = ["data.train_file=/data/train.jsonl"]
+# values a user must give for some choices: a data file of their own, or the folder of converted sources a mix draws from
+REQUIRED = {"jsonl": ["data.train_file=/data/train.jsonl"], "synthetic": []}
+MIX_ROOT = ["data.mix.root=/data/mixed_r1"]
 
 
-def _resolved(overrides: list[str], tmp_path: Path) -> dict:
+def _resolved(overrides: list[str], tmp_path: Path, config_name: str = "train") -> dict:
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose(config_name="train", overrides=overrides, return_hydra_config=True)
+        cfg = compose(config_name=config_name, overrides=overrides, return_hydra_config=True)
     cfg.hydra.runtime.output_dir = str(tmp_path)
     HydraConfig.instance().set_config(cfg)  # what ${hydra:...} reads inside a real run
     with open_dict(cfg):
@@ -41,8 +42,8 @@ def test_no_config_file_is_a_hidden_helper():
 @pytest.mark.parametrize("group,option", OPTIONS, ids=[f"{g}={o}" for g, o in OPTIONS])
 def test_every_option_composes_and_resolves(group, option, tmp_path):
     overrides = [f"{group}={option}"]
-    if group == "data" and option != "synthetic":
-        overrides += REQUIRED
+    if group == "data":
+        overrides += REQUIRED.get(option, MIX_ROOT)
     resolved = _resolved(overrides, tmp_path)
     assert resolved["trainer"]["prompts_per_step"] > 0 and resolved["algo"]["name"] in ("grpo", "sft")
     if group == "model":
@@ -50,11 +51,19 @@ def test_every_option_composes_and_resolves(group, option, tmp_path):
 
 
 def test_paper_scale_run_resolves_with_the_paper_numbers(tmp_path):
-    resolved = _resolved(["model=qwen7b", "data=mixed45k", *REQUIRED], tmp_path)
+    resolved = _resolved(["model=qwen7b", "data=mixed45k", *MIX_ROOT], tmp_path)
     assert resolved["trainer"]["prompts_per_step"] == 64 and resolved["trainer"]["lr"] == 3e-6
     algo = resolved["algo"]
     assert (algo["group_size"], algo["temperature"], algo["beta"]) == (8, 1.0, 0.04)
     assert resolved["reward"]["chart"]["tolerance"] == 1e-2 and resolved["deepspeed"]["stage"] == 3
+
+
+def test_the_filter_composes_the_training_groups_with_the_papers_n_and_t(tmp_path):
+    resolved = _resolved(["model=qwen7b", "data=mixed45k", *MIX_ROOT], tmp_path, config_name="filter")
+    assert (resolved["filter"]["num_samples"], resolved["filter"]["temperature"]) == (8, 1.0)
+    assert resolved["filter"]["max_new_tokens"] == resolved["algo"]["max_new_tokens"]
+    assert resolved["model"]["path"] == "Qwen/Qwen2.5-VL-7B-Instruct" and resolved["data"]["mix"]["scale"] == 1.0
+    assert resolved["filter"]["kept_file"] == f"{tmp_path}/kept.jsonl"
 
 
 def test_demo_experiment_pins_the_demo(tmp_path):

@@ -5,10 +5,10 @@ import dataclasses
 import pytest
 import torch
 
+from mixed_r1.components import build_reward
 from mixed_r1.engine import TorchEngine
 from mixed_r1.grpo.config import GRPOConfig
 from mixed_r1.grpo.step import UPDATE_KEYS, collect_rollout, grpo_update, rollout_metrics
-from mixed_r1.recipe import build_reward
 
 
 def test_one_grpo_step_changes_policy_not_reference(tiny_cfg, adapter, samples):

@@ -136,7 +136,7 @@ def test_prompt_lengths_are_counted_without_opening_images(family_adapter, sampl
 def test_a_too_long_prompt_is_reported_and_skipped_or_refused(tmp_path, adapter, samples, caplog):
     import logging
 
-    from mixed_r1.recipe import drop_long_prompts
+    from mixed_r1.components import drop_long_prompts
 
     caplog.set_level(logging.WARNING, logger="mixed_r1")
     long = dataclasses.replace(samples[1], id="huge", problem="word " * 2000)

@@ -179,11 +179,19 @@ def _report(path: Path, problems: list[str]) -> DataError:
     return DataError(f"{path}: {len(problems)} bad line(s):\n  " + "\n  ".join(shown) + more)
 
 
-def load_samples(path: str | Path, check_images: bool = True, model_check: ImageCheck | None = None,
-                 workers: int = 8) -> list[Sample]:
-    """Load and validate every line of a JSONL file, images included (opened and decoded in ``workers``
-    threads). Every problem of the file is reported at once, each with its file, line, sample id and
-    field, in one :class:`DataError`; nothing is dropped silently."""
+@dataclass
+class ScanResult:
+    """Every sample of a file that passed, and every problem found (in line order)."""
+
+    path: Path
+    samples: list[Sample]
+    problems: list[str]
+
+
+def scan_samples(path: str | Path, check_images: bool = True, model_check: ImageCheck | None = None,
+                 workers: int = 8) -> ScanResult:
+    """Check every line of a JSONL file, images included (opened and decoded in ``workers`` threads),
+    and collect every problem, each with its file, line, sample id and field."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: data file not found")
@@ -215,14 +223,24 @@ def load_samples(path: str | Path, check_images: bool = True, model_check: Image
         samples.append((line_no, sample))
     if check_images and samples:
         with ThreadPoolExecutor(max_workers=workers) as pool:  # PIL decodes without the GIL
-            found = pool.map(lambda item: image_problem(item[1], model_check), samples)
-            problems += [(line_no, f"{path}:{line_no} (id {sample.id}): {why}")
-                         for (line_no, sample), why in zip(samples, found) if why]
-    if problems:
-        raise _report(path, [text for _, text in sorted(problems, key=lambda p: p[0])])
-    if not samples:
-        raise DataError(f"{path}: no samples")
-    return [sample for _, sample in samples]
+            found = list(pool.map(lambda item: image_problem(item[1], model_check), samples))
+        problems += [(line_no, f"{path}:{line_no} (id {sample.id}): {why}")
+                     for (line_no, sample), why in zip(samples, found) if why]
+        samples = [item for item, why in zip(samples, found) if not why]
+    return ScanResult(path, [sample for _, sample in samples], [text for _, text in sorted(problems, key=lambda p: p[0])])
+
+
+def load_samples(path: str | Path, check_images: bool = True, model_check: ImageCheck | None = None,
+                 workers: int = 8) -> list[Sample]:
+    """Load and validate every line of a JSONL file (:func:`scan_samples`). Any problem fails the load
+    with one :class:`DataError` listing them in line order (the first bad line first); nothing is
+    dropped silently. ``python -m mixed_r1.data validate`` prints the same messages, all of them."""
+    result = scan_samples(path, check_images, model_check, workers)
+    if result.problems:
+        raise _report(result.path, result.problems)
+    if not result.samples:
+        raise DataError(f"{result.path}: no samples")
+    return result.samples
 
 
 def write_samples(samples: Iterable[Sample], path: str | Path) -> Path:

@@ -31,16 +31,29 @@ class Rollout:
     seconds: dict[str, float]  # time of generation and of reward scoring
 
 
-def collect_rollout(policy: torch.nn.Module, adapter: ModelAdapter, reward_fn: MixedReward,
-                    samples: Sequence[Sample], algo: GRPOConfig, generation_batch_size: int = 0,
-                    gathered: Callable[[], ContextManager[Any]] = contextlib.nullcontext) -> Rollout:
-    """G completions for each of this rank's ``samples``, scored and group-normalised.
+@dataclass
+class ScoredSamples:
+    """G sampled completions per prompt and their mixed rewards (what the filter keeps of a rollout)."""
+
+    samples: list[Sample]  # [P*G]
+    prompts: PromptBatch  # [P*G]
+    completions: Completions  # [P*G, Tc]
+    texts: list[str]  # [P*G]
+    rewards: RewardOutput  # [P*G]
+    seconds: dict[str, float]
+
+
+def sample_and_score(policy: torch.nn.Module, adapter: ModelAdapter, reward_fn: MixedReward,
+                     samples: Sequence[Sample], group_size: int, temperature: float, max_new_tokens: int,
+                     generation_batch_size: int = 0,
+                     gathered: Callable[[], ContextManager[Any]] = contextlib.nullcontext) -> ScoredSamples:
+    """``group_size`` completions for each of ``samples``, sampled at ``temperature`` and scored.
 
     ``gathered`` is the engine's context that makes the full policy present (ZeRO-3 gathers it
     once); generation, in calls of ``generation_batch_size`` sequences, and the reward — BMAS reads
     the policy's embedding table — both run inside it, so the weights are gathered once per step.
     """
-    G = algo.group_size
+    G = group_size
     start = time.perf_counter()
     prompts = adapter.prompt_batch(samples).repeat(G)  # [P*G, Lp]: each prompt G times, consecutively
     repeated = [s for s in samples for _ in range(G)]
@@ -48,14 +61,24 @@ def collect_rollout(policy: torch.nn.Module, adapter: ModelAdapter, reward_fn: M
     with gathered():
         policy.eval()  # sampling from π_θ_old: no dropout
         completions = Completions.concat(
-            [adapter.generate(policy, prompts.select(slice(i, i + size)), algo.temperature, algo.max_new_tokens)
+            [adapter.generate(policy, prompts.select(slice(i, i + size)), temperature, max_new_tokens)
              for i in range(0, len(prompts), size)], pad_id=adapter.pad_token_id)  # [P*G, Tc]
         generated = time.perf_counter()
         texts = adapter.decode(completions)
         rewards = reward_fn(repeated, texts)  # r_i = R_acc + w · R_format
-    adv = advantages(rewards.total, G, algo.adv_eps)  # A_i = (r_i − mean) / (std + eps)
     seconds = {"rollout": generated - start, "reward": time.perf_counter() - generated}
-    return Rollout(repeated, prompts, completions, texts, rewards, adv, seconds)
+    return ScoredSamples(repeated, prompts, completions, texts, rewards, seconds)
+
+
+def collect_rollout(policy: torch.nn.Module, adapter: ModelAdapter, reward_fn: MixedReward,
+                    samples: Sequence[Sample], algo: GRPOConfig, generation_batch_size: int = 0,
+                    gathered: Callable[[], ContextManager[Any]] = contextlib.nullcontext) -> Rollout:
+    """G completions for each of this rank's ``samples`` (:func:`sample_and_score`), group-normalised."""
+    scored = sample_and_score(policy, adapter, reward_fn, samples, algo.group_size, algo.temperature,
+                              algo.max_new_tokens, generation_batch_size, gathered)
+    adv = advantages(scored.rewards.total, algo.group_size, algo.adv_eps)  # A_i = (r_i − mean) / (std + eps)
+    return Rollout(scored.samples, scored.prompts, scored.completions, scored.texts, scored.rewards, adv,
+                   scored.seconds)
 
 
 def zero_variance_groups(rewards: torch.Tensor, group_size: int) -> torch.Tensor:

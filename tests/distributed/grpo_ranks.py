@@ -24,6 +24,7 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
+from mixed_r1.components import tiny_corpus
 from mixed_r1.data.build import load_train_samples
 from mixed_r1.engine import build_engine, partitioned_loading
 from mixed_r1.engine.distributed import init_process_group, is_main, is_partitioned, main_first, rank, shard, world_size
@@ -31,7 +32,6 @@ from mixed_r1.grpo.config import GRPOConfig
 from mixed_r1.grpo.loss import advantages
 from mixed_r1.grpo.step import Rollout, grpo_update
 from mixed_r1.models import Completions, build_adapter
-from mixed_r1.recipe import tiny_corpus
 from mixed_r1.rewards.mixed import RewardOutput
 
 PROMPTS, G, TC = 4, 4, 12

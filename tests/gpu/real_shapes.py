@@ -26,6 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 from hydra import compose, initialize_config_dir  # noqa: E402
 
+from mixed_r1.components import build_reward  # noqa: E402
 from mixed_r1.data import load_samples  # noqa: E402
 from mixed_r1.data.synthetic import SyntheticSpec, corpus, generate  # noqa: E402
 from mixed_r1.engine import TorchEngine, seed_everything  # noqa: E402
@@ -33,7 +34,6 @@ from mixed_r1.grpo.config import GRPOConfig  # noqa: E402
 from mixed_r1.grpo.step import collect_rollout, grpo_update  # noqa: E402
 from mixed_r1.models import build_adapter  # noqa: E402
 from mixed_r1.models.tiny import TINY_BUILDERS  # noqa: E402
-from mixed_r1.recipe import build_reward  # noqa: E402
 
 QWEN_VISION = dict(vision_depth=32, vision_hidden_size=1280, vision_intermediate_size=3420, vision_num_heads=16,
                    fullatt_block_indexes=[7, 15, 23, 31], min_pixels=3136, max_pixels=1003520)

@@ -1,0 +1,70 @@
+"""Data tools from the shell (see README, "Real data"):
+
+    python -m mixed_r1.data sources                                   # the converters and export formats
+    python -m mixed_r1.data convert SOURCE --input PATH --output FILE.jsonl [--images DIR]
+    python -m mixed_r1.data validate FILE.jsonl [FILE.jsonl ...] [--no-images]
+    python -m mixed_r1.data export FORMAT --input FILE.jsonl --output FILE.jsonl [--image-root DIR]
+
+Exit status: 0 when everything is fine; 1 when a file has bad lines (validate) or a conversion wrote
+nothing; 2 for an unusable command (unknown source, missing input).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from mixed_r1.data import sources as data_sources
+from mixed_r1.data.schema import load_samples
+from mixed_r1.data.validate import validate_file
+from mixed_r1.errors import UserError
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m mixed_r1.data", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("sources", help="list the converters and export formats")
+    convert = commands.add_parser("convert", help="convert a source's published layout into the sample schema")
+    convert.add_argument("source")
+    convert.add_argument("--input", required=True, help="a file (parquet, arrow, jsonl, json) or a folder of shards")
+    convert.add_argument("--output", required=True, help="the JSONL file to write")
+    convert.add_argument("--images", help="folder where embedded images are written and referenced images are "
+                                          "found (defaults: <output folder>/images; the input's folder)")
+    validate = commands.add_parser("validate", help="check JSONL files against the schema; lists every problem")
+    validate.add_argument("files", nargs="+")
+    validate.add_argument("--no-images", action="store_true", help="skip opening the images")
+    export = commands.add_parser("export", help="write samples in a peer project's layout")
+    export.add_argument("format")
+    export.add_argument("--input", required=True)
+    export.add_argument("--output", required=True)
+    export.add_argument("--image-root", help="write image paths relative to this folder (the peer's image_folder)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "sources":
+            for name, doc in data_sources.sources().items():
+                print(f"{name:28s} {doc}")
+            print("export formats: " + ", ".join(data_sources.export_formats()))
+            return 0
+        if args.command == "convert":
+            report = data_sources.convert(args.source, args.input, args.output, args.images)
+            print(report.format())
+            return 0 if report.written else 1
+        if args.command == "validate":
+            checked = [validate_file(path, check_images=not args.no_images) for path in args.files]
+            for result in checked:
+                print(result.format())
+            return 0 if all(r.ok for r in checked) else 1
+        samples = load_samples(args.input, check_images=False)
+        report = data_sources.export(args.format, samples, args.output, args.image_root)
+        print(report.format())
+        return 0 if report.written else 1
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
