@@ -10,7 +10,7 @@ export HF_HUB_OFFLINE := 1
 export WANDB_MODE := disabled
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install demo lint test clean
+.PHONY: install demo data-demo lint test clean
 
 install: $(STAMP)
 
@@ -23,6 +23,24 @@ $(STAMP): requirements.txt requirements-dev.txt
 
 demo: $(STAMP)
 	$(PY) train.py experiment=demo $(ARGS)
+
+# The real-data path on synthetic data (README, "Real data"): raw files in two published layouts -> convert ->
+# validate -> mix (conf/data/demo_mix.yaml) -> filter with a tiny model -> a few training steps. CPU, ~2 minutes.
+DATA_DEMO ?= outputs/data-demo
+data-demo: $(STAMP)
+	rm -rf $(DATA_DEMO)/raw $(DATA_DEMO)/sources $(DATA_DEMO)/filter $(DATA_DEMO)/train
+	$(PY) -m mixed_r1.data.demo $(DATA_DEMO)/raw
+	$(PY) -m mixed_r1.data convert r1_v --input $(DATA_DEMO)/raw/r1_v.jsonl --output $(DATA_DEMO)/sources/r1_v.jsonl
+	$(PY) -m mixed_r1.data convert vlm_r1 --input $(DATA_DEMO)/raw/vlm_r1.jsonl --output $(DATA_DEMO)/sources/vlm_r1.jsonl
+	$(PY) -m mixed_r1.data validate $(DATA_DEMO)/sources/r1_v.jsonl $(DATA_DEMO)/sources/vlm_r1.jsonl
+	@# the filter needs a model whose rewards can differ: the tiny model after the demo's warm-up (made once)
+	test -f $(DATA_DEMO)/model/checkpoint/config.json || $(PY) train.py warmup.steps=150 warmup.batch_size=16 \
+		trainer.max_steps=0 hydra.run.dir=$(DATA_DEMO)/model
+	$(PY) filter_data.py data=demo_mix data.mix.root=$(DATA_DEMO)/sources model.path=$(DATA_DEMO)/model/checkpoint \
+		hydra.run.dir=$(DATA_DEMO)/filter
+	$(PY) -m mixed_r1.data validate $(DATA_DEMO)/filter/kept.jsonl
+	$(PY) train.py data=jsonl data.train_file=$(DATA_DEMO)/filter/kept.jsonl model.path=$(DATA_DEMO)/model/checkpoint \
+		warmup.steps=0 trainer.max_steps=5 hydra.run.dir=$(DATA_DEMO)/train
 
 # static checks: ruff (lint + import order) and mypy (configured in pyproject.toml)
 lint: $(STAMP)

@@ -1,7 +1,7 @@
 """Train with GRPO (Mixed-R1). Compose from ``conf/``; all logic lives in ``mixed_r1/``.
 
     python train.py                                  # the embedded CPU demo
-    python train.py model=qwen7b data=mixed45k data.train_file=/data/mixed45k.jsonl
+    python train.py model=qwen7b data=mixed45k data.mix.root=/data/mixed_r1/filtered
     torchrun --nproc_per_node 8 train.py model=qwen7b data=mixed45k ...   # or: deepspeed train.py ...
 """
 import os

@@ -29,10 +29,11 @@ ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "WANDB_MODE": "disabled", "PYTHONPAT
 TINY_FAMILIES = ["tiny_qwen", "tiny_internvl"]
 
 
-def compose_train(overrides: list[str] | None = None, run_dir: Path | None = None) -> DictConfig:
-    """The config `train.py` would see, with ``${hydra:...}`` paths replaced by ``run_dir``."""
+def compose_train(overrides: list[str] | None = None, run_dir: Path | None = None, config_name: str = "train") -> DictConfig:
+    """The config `train.py` (or the entry point of ``config_name``) would see, with ``${hydra:...}``
+    paths replaced by ``run_dir``."""
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose(config_name="train", overrides=overrides or [])
+        cfg = compose(config_name=config_name, overrides=overrides or [])
     if run_dir is not None:  # outside a Hydra run, point run-folder paths at run_dir
         text = OmegaConf.to_yaml(cfg).replace("${hydra:runtime.output_dir}", str(run_dir))
         cfg = OmegaConf.create(text)

@@ -67,7 +67,7 @@ def test_cfg_job_of_the_paper_run_shows_the_paper_settings_and_zero3():
 def test_a_missing_required_value_is_named_before_anything_starts(tmp_path):
     proc = _train("model=internvl4b", "data=mixed45k", f"hydra.run.dir={tmp_path}", timeout=120)
     assert proc.returncode != 0 and "Traceback" not in proc.stderr
-    assert "missing required config value(s): data.train_file" in proc.stderr
+    assert "missing required config value(s): data.mix.root" in proc.stderr  # the folder a mix draws from
 
 
 def _harness(tmp_path, nproc: int, stages: str, port: int, model: str = "tiny_qwen") -> dict[str, list[dict]]:

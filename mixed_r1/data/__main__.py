@@ -59,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0 if all(r.ok for r in checked) else 1
         samples = load_samples(args.input, check_images=False)
         report = data_sources.export(args.format, samples, args.output, args.image_root)
+        report.input = args.input
         print(report.format())
         return 0 if report.written else 1
     except UserError as err:

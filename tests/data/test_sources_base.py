@@ -105,3 +105,20 @@ def test_yes_no_and_options() -> None:
     assert split_options("Which is red?\n(A) apple\n(B) sky") == ("Which is red?", ["apple", "sky"])
     assert split_options("Which is red?\nA. apple\nC. sky") is None  # letters out of order: not a list of options
     assert split_options("No options here.") is None
+
+
+def test_the_demo_sources_convert_back_to_the_samples_they_came_from(tmp_path: Path) -> None:
+    """`make data-demo`'s raw files are real R1-V and VLM-R1 layouts: converting them gives back every sample."""
+    from mixed_r1.data.demo import write_demo_sources
+    from mixed_r1.data.schema import load_samples
+    from mixed_r1.data.synthetic import SyntheticSpec, generate
+
+    raw = write_demo_sources(tmp_path / "raw", num_samples=40, seed=1)
+    back = []
+    for layout, path in raw.items():
+        report = convert(layout, path, tmp_path / "sources" / f"{layout}.jsonl")
+        assert report.written == report.read and not report.skipped
+        back += load_samples(tmp_path / "sources" / f"{layout}.jsonl")
+    original = load_samples(generate(tmp_path / "original", SyntheticSpec(num_samples=40, seed=1)))
+    key = lambda s: (s.problem, s.answer, s.type, s.options, s.image_size)
+    assert sorted(map(key, back), key=str) == sorted(map(key, original), key=str)

@@ -217,8 +217,9 @@ class ConversionReport:
         self.first.setdefault(item.reason, f"{where}" + (f": {item.detail}" if item.detail else ""))
 
     def format(self) -> str:
-        lines = [f"{self.source}: read {self.read} records from {self.input}; wrote {self.written} samples "
-                 f"to {self.output} ({', '.join(f'{t} {n}' for t, n in sorted(self.types.items())) or 'none'}); "
+        origin = f" from {self.input}" if self.input else ""
+        lines = [f"{self.source}: read {self.read} records{origin}; wrote {self.written} samples to {self.output}"
+                 f" ({', '.join(f'{t} {n}' for t, n in sorted(self.types.items())) or 'none'}); "
                  f"{self.images_written} new image files"]
         if self.skipped:
             lines.append(f"skipped {sum(self.skipped.values())}:")

@@ -12,8 +12,8 @@ R1-V has no type field; its accuracy reward (``accuracy_reward`` in grpo.py) is 
 match of the ``<answer>`` text. The type is read off the answer (:func:`read_answer`): an option letter
 (or option text) of lettered options in the problem -> multiple_choice; yes/no -> yes_no; one plain
 number -> chart (CLEVR counting answers are numbers, so chart-typed here although the paper lists CLEVR
-under yes/no); anything else is skipped ("answer type not recognised"; GeoQA answers with a unit such as
-``140°`` are among them). A solution without ``<answer>`` tags is taken whole, as R1-V's reward does.
+under yes/no; a degree sign is allowed: GeoQA's ``140°``); anything else is skipped ("answer type not
+recognised"). A solution without ``<answer>`` tags is taken whole, as R1-V's reward does.
 
 Export (:func:`export`): ``{"image": path, "problem": question (+ options as lettered lines), "solution":
 "<answer> X </answer>"}``, one JSON object per line. R1-V's reward cannot score a box or free text:
