@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import statistics
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import torch
 
@@ -31,7 +30,6 @@ from mixed_r1.data.schema import Sample, write_samples
 from mixed_r1.engine import resolve_device, seed_everything
 from mixed_r1.engine.distributed import (
     barrier,
-    broadcast_object,
     init_process_group,
     is_main,
     launched_world_size,
@@ -43,6 +41,7 @@ from mixed_r1.errors import ConfigError, DataError
 from mixed_r1.grpo.step import sample_and_score
 from mixed_r1.models import ModelAdapter, build_adapter
 from mixed_r1.progress import progress_bar
+from mixed_r1.shards import append_records, plan_chunks, rank_file, read_shard, read_shards
 
 log = logging.getLogger("mixed_r1")
 
@@ -101,47 +100,6 @@ def decide(rewards: list[float], accuracy: list[float], min_std: float = 0.0) ->
     return "kept"
 
 
-# ----------------------------------------------------------------------------- shard files
-def read_shard(path: Path, repair: bool = False) -> list[dict[str, Any]]:
-    """The complete records of a shard file. A line cut by a crash (always the last) is ignored, and
-    with ``repair`` cut off the file so appending continues on a clean line."""
-    records: list[dict[str, Any]] = []
-    good_bytes = 0
-    with path.open("rb") as handle:
-        for raw in handle:
-            try:
-                records.append(json.loads(raw))
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                break
-            if not raw.endswith(b"\n"):  # the last record is whole but unterminated
-                records.pop()
-                break
-            good_bytes += len(raw)
-    if repair and good_bytes != path.stat().st_size:
-        log.warning("%s: cut a record torn by an interrupted run (%d bytes)", path, path.stat().st_size - good_bytes)
-        with path.open("r+b") as handle:
-            handle.truncate(good_bytes)
-    return records
-
-
-def read_shards(shard_dir: Path, repair: bool = False) -> dict[str, dict[str, Any]]:
-    """Every finished question's record by id, over all shard files (any earlier world size)."""
-    done: dict[str, dict[str, Any]] = {}
-    for path in sorted(shard_dir.glob("rank-*.jsonl")):
-        for record in read_shard(path, repair):
-            done.setdefault(record["id"], record)
-    return done
-
-
-def append_records(path: Path, records: Iterable[dict[str, Any]]) -> None:
-    """One write, flushed to disk: a chunk is on disk whole, or (killed mid-write) cut at its last line."""
-    text = "".join(json.dumps(r, allow_nan=False) + "\n" for r in records)
-    with path.open("a", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-
-
 # ----------------------------------------------------------------------------- the run
 def chunks_of(samples: list[Sample], size: int) -> list[list[Sample]]:
     return [samples[i:i + size] for i in range(0, len(samples), size)]
@@ -151,24 +109,15 @@ def score_questions(cfg: Any, settings: FilterConfig, adapter: ModelAdapter, sam
                     shard_dir: Path) -> None:
     """Generate and score this rank's share of the unfinished chunks, appending to its shard file."""
     chunks = chunks_of(samples, settings.questions_per_chunk)
-    if is_main():  # rank 0 repairs torn shards and decides what is left, before anyone appends
-        shard_dir.mkdir(parents=True, exist_ok=True)
-        done = read_shards(shard_dir, repair=True)
-        pending = [k for k, chunk in enumerate(chunks) if any(s.id not in done for s in chunk)]
-        log.info("filter: %d questions in %d chunks; %d finished earlier; %d chunks to generate on %d process(es)",
-                 len(samples), len(chunks), len(done), len(pending), world_size())
-        state = (sorted(done), pending)
-    finished, pending = broadcast_object(state if is_main() else None)
-    finished_ids = set(finished)
-    mine = pending[rank()::world_size()]
+    finished_ids, mine = plan_chunks([[s.id for s in chunk] for chunk in chunks], shard_dir, "filter")
     if not mine:
         return
     policy = adapter.load_model(trainable=False).to(adapter.device)
     policy.eval()
     reward_fn = build_reward(cfg, adapter, policy)
-    path = shard_dir / f"rank-{rank():05d}.jsonl"
+    path = rank_file(shard_dir)
     start, questions = time.perf_counter(), 0
-    with progress_bar(sum(len(chunks[k]) for k in pending), desc="filter") as bar, torch.no_grad():
+    with progress_bar(sum(len(chunks[k]) for k in mine) * world_size(), desc="filter") as bar, torch.no_grad():
         for k in mine:
             chunk = chunks[k]
             torch.manual_seed(cfg.seed * 1_000_003 + k)  # the chunk's draws, whichever rank and run makes them

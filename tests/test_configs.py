@@ -66,6 +66,13 @@ def test_the_filter_composes_the_training_groups_with_the_papers_n_and_t(tmp_pat
     assert resolved["filter"]["kept_file"] == f"{tmp_path}/kept.jsonl"
 
 
+def test_eval_composes_the_model_groups_with_table_1s_benchmarks_greedy(tmp_path):
+    resolved = _resolved(["model=qwen7b", "eval.data_root=/data/bench"], tmp_path, config_name="eval")
+    assert resolved["eval"]["benchmarks"] == ["mathvista", "mathvision", "mmbench", "mmmu", "mmstar", "ai2d"]
+    assert resolved["eval"]["temperature"] == 0.0 and resolved["eval"]["max_new_tokens"] >= 1024
+    assert resolved["eval"]["method"] == "Qwen/Qwen2.5-VL-7B-Instruct" and resolved["eval"]["thinking"] is True
+
+
 def test_demo_experiment_pins_the_demo(tmp_path):
     demo = _resolved(["experiment=demo"], tmp_path)
     assert demo == _resolved([], tmp_path)  # `python train.py` with no arguments is the demo

@@ -16,7 +16,8 @@ import pytest
 
 from mixed_r1.data.schema import Sample, load_samples, write_samples
 from mixed_r1.data.synthetic import SyntheticSpec, generate
-from mixed_r1.filter import decide, read_shard
+from mixed_r1.filter import decide
+from mixed_r1.shards import read_shard
 from tests.conftest import ENV, ROOT, compose_train, launches_processes
 
 QUESTIONS = 12  # + the planted one

@@ -148,6 +148,12 @@ class ModelAdapter(ABC):
         conversion returns the converted copy); by default ``path`` itself."""
         return path
 
+    @classmethod
+    def lmms_eval_model(cls, model_cfg: Any) -> tuple[str, dict[str, Any]]:
+        """The lmms-eval model class that reads this family's checkpoints and its ``--model_args``
+        (``eval.backend=lmms_eval``); a family lmms-eval cannot read says why."""
+        raise ConfigError(f"model.adapter={model_cfg.adapter}: no lmms-eval model class reads these checkpoints")
+
     # ------------------------------------------------------------------ family-specific
     @abstractmethod
     def image_placeholders(self, vision: dict[str, torch.Tensor]) -> tuple[list[str], list[int]]:
@@ -200,17 +206,29 @@ class ModelAdapter(ABC):
 
     # ------------------------------------------------------------------ shared
     def prompt_batch(self, samples: Sequence[Sample]) -> PromptBatch:
-        """Chat-formatted, left-padded prompts with their images."""
-        images = [Image.open(s.image).convert("RGB") for s in samples]
-        vision = self.image_processor(images=images, return_tensors="pt")
-        placeholders, patches = self.image_placeholders(vision)
-        texts = [self.chat_text(s, p) for s, p in zip(samples, placeholders)]
+        """Chat-formatted, left-padded prompts with their images (one image per training sample)."""
+        return self.chat_batch([question_text(s, self.prompt) for s in samples],
+                               [[Image.open(s.image).convert("RGB")] for s in samples])
+
+    def chat_batch(self, questions: Sequence[str], images: Sequence[Sequence[Image.Image]]) -> PromptBatch:
+        """Left-padded chat prompts: row i is ``images[i]`` (their placeholders in order) then
+        ``questions[i]``. Rows may hold several images (evaluation: MMMU has up to 7); such a batch is
+        for generation only — ``repeat``/``take`` assume one image per row."""
+        flat = [image for row in images for image in row]
+        vision = self.image_processor(images=flat, return_tensors="pt")
+        placeholders, patches = self.image_placeholders(vision)  # per image
+        texts, row_patches, start = [], [], 0
+        for question, row in zip(questions, images):
+            end = start + len(row)
+            texts.append(self.chat_frame("".join(placeholders[start:end]) + question))
+            row_patches.append(sum(patches[start:end]))
+            start = end
         enc = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
         return PromptBatch(
             input_ids=enc["input_ids"].to(self.device),
             attention_mask=enc["attention_mask"].to(self.device),
             pixel_values=vision["pixel_values"].to(self.device, self.dtype),
-            patches_per_row=patches,
+            patches_per_row=row_patches,
             row_inputs={k: v.to(self.device) for k, v in self.prompt_row_inputs(vision, enc["input_ids"]).items()},
         )
 
@@ -247,8 +265,13 @@ class ModelAdapter(ABC):
         self.image_processor.save_pretrained(out_dir)
 
     def sampling_config(self, temperature: float, max_new_tokens: int) -> GenerationConfig:
-        """Pure sampling at ``temperature``: explicit, so a checkpoint's ``generation_config.json``
-        (top-k, top-p, repetition penalty) cannot change the distribution GRPO assumes."""
+        """Pure sampling at ``temperature`` (0: greedy decoding, evaluation's default): explicit, so a
+        checkpoint's ``generation_config.json`` (top-k, top-p, repetition penalty) cannot change the
+        distribution GRPO assumes or the answer a benchmark scores."""
+        if temperature == 0:
+            return GenerationConfig(
+                do_sample=False, repetition_penalty=1.0, max_new_tokens=max_new_tokens, eos_token_id=self.stop_token_id,
+                pad_token_id=self.pad_token_id, suppress_tokens=self.suppressed_ids or None)
         return GenerationConfig(
             do_sample=True, temperature=temperature, top_k=0, top_p=1.0, repetition_penalty=1.0,
             max_new_tokens=max_new_tokens, eos_token_id=self.stop_token_id, pad_token_id=self.pad_token_id,
@@ -323,7 +346,11 @@ class ModelAdapter(ABC):
         return self.tokenizer(list(texts), add_special_tokens=False)["input_ids"] if texts else []
 
     def chat_text(self, sample: Sample, image_placeholder: str) -> str:
-        """The Qwen/InternVL2.5 chat format (both use ChatML) around the image placeholder and question."""
+        """A training sample's prompt: its image placeholder, then the question (:func:`question_text`)."""
+        return self.chat_frame(image_placeholder + question_text(sample, self.prompt))
+
+    def chat_frame(self, user: str) -> str:
+        """The Qwen/InternVL2.5 chat format (both use ChatML) around one user turn."""
         return (f"<|im_start|>system\n{self.cfg.system_prompt}<|im_end|>\n"
-                f"<|im_start|>user\n{image_placeholder}{question_text(sample, self.prompt)}<|im_end|>\n"
+                f"<|im_start|>user\n{user}<|im_end|>\n"
                 f"<|im_start|>assistant\n")

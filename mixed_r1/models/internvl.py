@@ -6,6 +6,7 @@ from typing import Any, Sequence
 
 import torch
 
+from mixed_r1.errors import ConfigError
 from mixed_r1.models.base import ModelAdapter
 
 
@@ -43,6 +44,14 @@ class InternVLAdapter(ModelAdapter):
         from mixed_r1.models.internvl_conversion import prepare_internvl_checkpoint
 
         return prepare_internvl_checkpoint(path)
+
+    @classmethod
+    def lmms_eval_model(cls, model_cfg: Any) -> tuple[str, dict[str, Any]]:
+        """lmms-eval (0.3.5) reads InternVL only through its remote-code classes (``internvl2``: ``AutoModel``
+        with ``trust_remote_code``); our checkpoints are transformers' native InternVL, which they cannot load."""
+        raise ConfigError("eval.backend=lmms_eval cannot read a native InternVL checkpoint (lmms-eval's internvl2 "
+                          "class loads the hub's remote code); use eval.backend=native, or point lmms-eval at the "
+                          "original OpenGVLab checkpoint for the base-model row")
 
     IMAGE_FRAME_TOKENS = 3  # <img> ... </img> and the newline after it
 

@@ -6,6 +6,7 @@ from typing import Any, Sequence
 import torch
 from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import smart_resize
 
+from mixed_r1.errors import ConfigError
 from mixed_r1.models.base import Completions, ModelAdapter, PromptBatch
 
 
@@ -28,6 +29,15 @@ class QwenVLAdapter(ModelAdapter):
         self.merge_size = self.image_processor.merge_size
         self.patch_factor = self.image_processor.patch_size * self.merge_size  # 28
         self.image_token_id = self.tokenizer.convert_tokens_to_ids(self.IMAGE_TOKEN)
+
+    @classmethod
+    def lmms_eval_model(cls, model_cfg: Any) -> tuple[str, dict[str, Any]]:
+        """lmms-eval's ``qwen2_5_vl`` class (``Qwen2_5_VLForConditionalGeneration`` + ``AutoProcessor`` from the
+        folder: our checkpoints carry the processor config, tokenizer and chat template), same image budget."""
+        if "," in model_cfg.system_prompt:
+            raise ConfigError("model.system_prompt holds a comma, which lmms-eval's --model_args cannot carry")
+        return "qwen2_5_vl", {"pretrained": model_cfg.path, "min_pixels": model_cfg.min_pixels,
+                              "max_pixels": model_cfg.max_pixels, "system_prompt": model_cfg.system_prompt}
 
     def image_placeholders(self, vision: dict[str, torch.Tensor]) -> tuple[list[str], list[int]]:
         patches = vision["image_grid_thw"].prod(dim=-1).tolist()  # flat patches per image

@@ -1,0 +1,35 @@
+"""Score a checkpoint on Table 1's benchmarks. Compose from ``conf/eval.yaml``; the logic lives in
+``mixed_r1/eval/``.
+
+    python eval.py model=qwen7b model.path=outputs/<run>/checkpoint eval.data_root=/data/bench
+    python eval.py ... eval.thinking=false                          # each benchmark's direct-answer prompt
+    torchrun --nproc_per_node 8 eval.py ...                         # items sharded over all processes
+    python eval.py ... eval.output_dir=<an earlier run>             # resume it
+    python eval.py ... eval.backend=lmms_eval                       # the same checkpoint through lmms-eval
+"""
+import os
+import sys
+
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import hydra
+from omegaconf import DictConfig
+
+
+@hydra.main(config_path="conf", config_name="eval", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    from mixed_r1.errors import UserError  # imported late: `--cfg job` and `--help` stay instant
+    from mixed_r1.eval.runner import run_eval
+
+    try:
+        run_eval(cfg)
+    except UserError as err:
+        sys.exit(f"error: {err}")
+
+
+if __name__ == "__main__":
+    from mixed_r1.engine.distributed import share_run_stamp, strip_local_rank
+
+    sys.argv = strip_local_rank(sys.argv)
+    share_run_stamp("MIXED_R1_RUN_STAMP")
+    main()

@@ -1,0 +1,96 @@
+"""What every benchmark module provides: a loader of the benchmark's published Hugging Face layout (local
+parquet/arrow shards, images embedded in the rows) and a scorer that applies the benchmark's official rule
+to one record and one answer, plus how per-record scores aggregate into the reported number.
+
+A benchmark module defines ``BENCHMARK = Benchmark(...)``; ``mixed_r1.eval.benchmarks.BENCHMARKS`` maps
+names to them. Scorers read only the record's published fields (no images), so they are checked on
+hand-written records and responses, and the same scorer serves our runner and lmms-eval's predictions.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Sequence
+
+from mixed_r1.data.sources.base import read_records
+from mixed_r1.errors import DataError
+from mixed_r1.rewards.extract import extract_answer
+
+
+@dataclass(frozen=True)
+class EvalItem:
+    """One question of a benchmark, ready for a model."""
+
+    id: str  # unique within the benchmark (its published index / pid / id)
+    record: dict[str, Any]  # the published record with its image fields removed: what the scorer reads
+    images: tuple[Any, ...]  # the record's images as published: HF dicts {"bytes", "path"}, bytes, or file paths
+    question: str  # the question as the model sees it, hint and options included, without an answer instruction
+    hint: str  # the answer instruction of the thinking prompt ("Answer with the option's letter.")
+    direct_prompt: str  # the benchmark's own prompt for a direct answer (thinking off), options included
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """A scorer's verdict on one answer: whether it is right and what it read (None: unparseable)."""
+
+    correct: bool
+    parsed: str | None
+
+
+def mean_percent(records: Sequence[dict[str, Any]], scores: Sequence[float]) -> dict[str, float]:
+    """The usual aggregate: the mean per-record score, in percent."""
+    return {"score": 100.0 * sum(scores) / len(scores) if scores else float("nan")}
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    name: str  # the registry name: mathvista, mathvision, mmbench, mmmu, mmstar, ai2d
+    hf_id: str  # the published dataset, e.g. "AI4Math/MathVista"
+    split: str  # the split Table 1 reports, e.g. "testmini"
+    folder: str  # where below eval.data_root the downloaded shards are expected (README: how to download)
+    load: Callable[[Path], list[EvalItem]]  # the folder -> every item of the split
+    judge: Callable[[dict[str, Any], str], Judgement]  # (record, answer text) -> verdict
+    aggregate: Callable[[Sequence[dict[str, Any]], Sequence[float]], dict[str, float]] = mean_percent
+    rule_source: str = ""  # where the scoring rule comes from (lmms-eval task folder, the benchmark's repo)
+
+
+def answer_text(response: str) -> str:
+    """What is scored: the last complete ``<answer>`` block when the response has one, else the whole
+    response (a model prompted without thinking answers directly)."""
+    answer = extract_answer(response)
+    return answer if answer is not None else response.strip()
+
+
+SHARD_SUFFIXES = (".parquet", ".arrow")
+
+
+def split_shards(folder: Path, split: str, subset: str | None = None, fallback_all: bool = False) -> list[Path]:
+    """The parquet/arrow shards of ``split`` below a downloaded dataset folder, in path order: files whose
+    name, or a folder on whose path, carries the split as a word ('testmini-00000-of-00001.parquet' is
+    not 'test'; 'val/0000.parquet' is 'val'); hidden folders (``.cache``) left out. When some lie below a
+    ``subset`` folder (one config of a multi-config download) only those; with ``fallback_all`` every
+    shard when none names the split (a repository publishing one file)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(f"{folder}: benchmark folder not found (download the dataset there first)")
+    shards = sorted(p for p in folder.rglob("*") if p.suffix in SHARD_SUFFIXES and p.is_file()
+                    and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+    word = re.compile(rf"(?:^|[^a-z]){re.escape(split.lower())}(?:[^a-z]|$)")
+    named = [p for p in shards if any(word.search(part.lower()) for part in p.relative_to(folder).parts)]
+    if subset is not None:
+        named = [p for p in named if subset in p.relative_to(folder).parts[:-1]] or named
+    if named:
+        return named
+    if fallback_all and shards:
+        return shards
+    raise DataError(f"{folder}: no .parquet/.arrow file of split '{split}' below this folder")
+
+
+def read_rows(files: Iterable[Path]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """``(where, row)`` of every row of ``files``; anything but a row is a broken download."""
+    for file in files:
+        for where, record in read_records(file):
+            if not isinstance(record, dict):
+                raise DataError(f"{where}: expected a row, got {type(record).__name__}")
+            yield where, record

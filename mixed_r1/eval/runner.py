@@ -1,0 +1,231 @@
+"""``eval.py``: score a checkpoint on the benchmarks of Table 1, with or without the thinking prompt.
+
+Items are cut into fixed chunks of ``eval.batch_size`` (one ``generate`` call each), sharded over every
+process of a launch and appended per rank as they finish (:mod:`mixed_r1.shards`): an interrupted run
+resumes without regenerating finished items, and 1 or N processes produce the same predictions (a chunk is
+the same batch whoever generates it). Rank 0 then scores every prediction with the benchmark's rule and
+writes per-sample predictions, ``results.json`` and Table 1's Markdown row.
+"""
+from __future__ import annotations
+
+import io
+import json
+import logging
+import math
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+from PIL import Image
+
+from mixed_r1.components import tiny_corpus
+from mixed_r1.engine import resolve_device, seed_everything
+from mixed_r1.engine.distributed import barrier, init_process_group, is_main, launched_world_size, main_first, world_size
+from mixed_r1.errors import ConfigError, DataError
+from mixed_r1.eval.benchmarks import NAMES, Benchmark, EvalItem, Judgement, answer_text, benchmark
+from mixed_r1.eval.extractor import EXTRACTORS, Extractor, build_extractor
+from mixed_r1.models import ModelAdapter, build_adapter
+from mixed_r1.progress import progress_bar
+from mixed_r1.shards import append_records, plan_chunks, rank_file, read_shards
+
+log = logging.getLogger("mixed_r1")
+
+BACKENDS = ("native", "lmms_eval")
+TABLE_COLUMNS = {"mathvista": "MathVista", "mathvision": "MathVision", "mmbench": "MMBench", "mmmu": "MMMU",
+                 "mmstar": "MMStar", "ai2d": "AI2D"}
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """The ``eval`` config node, validated once."""
+
+    benchmarks: tuple[str, ...]
+    thinking: bool  # the paper's <think>/<answer> prompt; false: each benchmark's own direct-answer prompt
+    data_root: str
+    temperature: float  # 0: greedy (the default)
+    max_new_tokens: int
+    batch_size: int  # items per generate call: the unit of sharding, writing and resuming
+    limit: int | None  # the first N items of each benchmark only (smoke runs)
+    extractor: str  # how MathVista answers are extracted: rules | local (a local LLM at extractor_path)
+    extractor_path: str | None
+    backend: str
+    method: str  # the Method column of the Markdown row
+    output_dir: str
+
+    def __post_init__(self) -> None:
+        unknown = [b for b in self.benchmarks if b not in NAMES]
+        checks = [
+            (not unknown and len(self.benchmarks) > 0, "benchmarks", f"must name some of {', '.join(NAMES)}"),
+            (self.temperature >= 0, "temperature", "must be >= 0 (0: greedy)"),
+            (self.max_new_tokens > 0, "max_new_tokens", "must be > 0"),
+            (self.batch_size >= 1, "batch_size", "must be >= 1"),
+            (self.limit is None or self.limit >= 1, "limit", "must be >= 1 or null"),
+            (self.extractor in EXTRACTORS, "extractor", f"must be one of {', '.join(EXTRACTORS)}"),
+            (self.extractor != "local" or bool(self.extractor_path), "extractor_path",
+             "must name a local causal LM when eval.extractor=local"),
+            (self.backend in BACKENDS, "backend", f"must be one of {', '.join(BACKENDS)}"),
+        ]
+        for ok, key, why in checks:
+            if not ok:
+                raise ConfigError(f"eval.{key}={getattr(self, key)!r} {why}")
+
+    @classmethod
+    def from_config(cls, node: Any) -> EvalConfig:
+        values = {f.name: node[f.name] for f in fields(cls)}
+        values["benchmarks"] = tuple(values["benchmarks"])
+        return cls(**values)
+
+
+def prompt_for(item: EvalItem, thinking: bool, template: str) -> str:
+    """The user text: the paper's thinking template around the question and its hint, or the
+    benchmark's own direct-answer prompt."""
+    if not thinking:
+        return item.direct_prompt
+    return template.format(problem=item.question, hint=item.hint).strip()
+
+
+def decode_image(value: Any) -> Image.Image:
+    """A published image (HF dict with bytes or path, raw bytes, a path) as RGB."""
+    if isinstance(value, dict):
+        value = value.get("bytes") or value.get("path")
+    source = io.BytesIO(value) if isinstance(value, (bytes, bytearray)) else value
+    with Image.open(source) as image:
+        return image.convert("RGB")
+
+
+def generate_predictions(name: str, items: Sequence[EvalItem], adapter: ModelAdapter, model: torch.nn.Module,
+                         settings: EvalConfig, template: str, seed: int, shard_dir: Path) -> None:
+    """This rank's share of the unfinished chunks of one benchmark, appended to its shard file."""
+    chunks = [list(items[i:i + settings.batch_size]) for i in range(0, len(items), settings.batch_size)]
+    finished, mine = plan_chunks([[it.id for it in chunk] for chunk in chunks], shard_dir, f"eval {name}")
+    path = rank_file(shard_dir)
+    with progress_bar(len(items), initial=len(finished), desc=name) as bar, torch.no_grad():
+        for k in mine:
+            chunk = chunks[k]
+            torch.manual_seed(seed * 1_000_003 + k)  # only matters when sampling (temperature > 0)
+            prompts = [prompt_for(it, settings.thinking, template) for it in chunk]
+            batch = adapter.chat_batch(prompts, [[decode_image(v) for v in it.images] for it in chunk])
+            completions = adapter.generate(model, batch, settings.temperature, settings.max_new_tokens)
+            responses = adapter.decode(completions)
+            lengths = completions.mask.sum(dim=1).tolist()
+            append_records(path, [{"id": it.id, "chunk": k, "prompt": p, "response": r, "completion_tokens": n}
+                                  for it, p, r, n in zip(chunk, prompts, responses, lengths) if it.id not in finished])
+            bar.update(len(chunk) * world_size())
+
+
+@dataclass
+class BenchmarkResult:
+    name: str
+    split: str
+    score: float
+    items: int
+    unparseable: int
+    extractor: str
+    extras: dict[str, float]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"score": self.score, "items": self.items, "unparseable": self.unparseable, "split": self.split,
+                "extractor": self.extractor, **self.extras}
+
+
+def judge_response(bench: Benchmark, item: EvalItem, response: str, extractor: Extractor | None) -> tuple[str, Judgement]:
+    """(the text scored, the verdict): the last <answer> block (else the whole response), read by the
+    benchmark's rules, or by the local extractor where the benchmark supports one."""
+    answer = answer_text(response)
+    if extractor is not None and extractor.supports(bench.name):
+        extracted = extractor.extract(bench.name, item.record, response)
+        return extracted, extractor.judge(bench.name, item.record, extracted)
+    return answer, bench.judge(item.record, answer)
+
+
+def score_benchmark(bench: Benchmark, items: Sequence[EvalItem], predictions: dict[str, dict[str, Any]],
+                    extractor: Extractor | None, out_dir: Path) -> BenchmarkResult:
+    """Score every prediction and write ``predictions/<name>.jsonl`` (one line per item, in order)."""
+    missing = [it.id for it in items if it.id not in predictions]
+    if missing:
+        raise DataError(f"{bench.name}: {len(missing)} items have no prediction (first: {', '.join(missing[:5])}); "
+                        f"run again with the same eval.output_dir to finish them")
+    lines, scores, unparseable = [], [], 0
+    for item in items:
+        prediction = predictions[item.id]
+        answer, verdict = judge_response(bench, item, prediction["response"], extractor)
+        unparseable += verdict.parsed is None
+        scores.append(1.0 if verdict.correct else 0.0)
+        lines.append({**prediction, "answer": answer, "parsed": verdict.parsed, "correct": verdict.correct})
+    (out_dir / "predictions").mkdir(parents=True, exist_ok=True)
+    (out_dir / "predictions" / f"{bench.name}.jsonl").write_text(
+        "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines), encoding="utf-8")
+    aggregate = bench.aggregate([it.record for it in items], scores)
+    used = extractor.describe() if extractor is not None and extractor.supports(bench.name) else "rules"
+    return BenchmarkResult(bench.name, bench.split, aggregate["score"], len(items), unparseable, used,
+                           {k: v for k, v in aggregate.items() if k != "score"})
+
+
+def table_row(method: str, thinking: bool, results: dict[str, BenchmarkResult]) -> str:
+    """Table 1's layout: Method | Thinking | Avg. | the six benchmarks (– where not evaluated)."""
+    header = "| Method | Thinking | Avg. | " + " | ".join(TABLE_COLUMNS.values()) + " |"
+    rule = "|" + "---|" * (3 + len(TABLE_COLUMNS))
+    cells = [f"{results[n].score:.1f}" if n in results else "–" for n in TABLE_COLUMNS]
+    return f"{header}\n{rule}\n| {method} | {'yes' if thinking else 'no'} | {average(results):.1f} | {' | '.join(cells)} |\n"
+
+
+def average(results: dict[str, BenchmarkResult]) -> float:
+    """The mean of the benchmark scores evaluated (NaN when none)."""
+    scores = [r.score for r in results.values()]
+    return sum(scores) / len(scores) if scores else math.nan
+
+
+def load_items(bench: Benchmark, data_root: Path, limit: int | None) -> list[EvalItem]:
+    folder = data_root / bench.folder
+    if not folder.is_dir():
+        raise DataError(f"{folder}: {bench.name} not found; download {bench.hf_id} there (README, 'Evaluation')")
+    items = bench.load(folder)
+    if not items:
+        raise DataError(f"{folder}: no {bench.split} items of {bench.hf_id}")
+    return items[:limit] if limit else items
+
+
+def run_eval(cfg: Any) -> dict[str, Any] | None:
+    """Every rank of a launch runs this; rank 0 scores, writes and returns the results (the others: None)."""
+    settings = EvalConfig.from_config(cfg.eval)
+    if settings.backend == "lmms_eval":
+        from mixed_r1.eval.lmms import run_lmms_eval
+
+        return run_lmms_eval(cfg, settings)
+    if launched_world_size() > 1:
+        init_process_group()
+    if not is_main():
+        log.setLevel(logging.WARNING)
+    seed_everything(cfg.seed)
+    if cfg.num_threads:
+        torch.set_num_threads(cfg.num_threads)
+    out_dir, data_root = Path(settings.output_dir), Path(settings.data_root)
+    benches = {name: benchmark(name) for name in settings.benchmarks}
+    items = {name: load_items(bench, data_root, settings.limit) for name, bench in benches.items()}  # fail early
+    device = resolve_device(cfg.device)
+    adapter = main_first(lambda: build_adapter(cfg.model, cfg.prompt, device, seed=cfg.seed,
+                                               tiny_corpus=lambda: tiny_corpus(cfg)))  # a tiny model is built once
+    model = adapter.load_model(trainable=False).to(device)
+    for name in settings.benchmarks:
+        generate_predictions(name, items[name], adapter, model, settings, cfg.prompt.template, cfg.seed,
+                             out_dir / "shards" / name)
+    del model
+    barrier()  # every shard complete
+    summary = None
+    if is_main():
+        extractor = build_extractor(settings.extractor, settings.extractor_path, device)
+        results = {name: score_benchmark(benches[name], items[name], read_shards(out_dir / "shards" / name),
+                                         extractor, out_dir) for name in settings.benchmarks}
+        summary = {"method": settings.method, "thinking": settings.thinking, "backend": "native",
+                   "model_path": str(cfg.model.path), "average": average(results),
+                   "benchmarks": {name: r.to_json() for name, r in results.items()}}
+        (out_dir / "results.json").write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
+        row = table_row(settings.method, settings.thinking, results)
+        (out_dir / "table1_row.md").write_text(row, encoding="utf-8")
+        for name, r in results.items():
+            log.info("%-10s %5.1f  (%d items, %d unparseable, split %s, extractor %s)", name, r.score, r.items,
+                     r.unparseable, r.split, r.extractor)
+        log.info("average %.1f\n%s", summary["average"], row)
+    barrier()
+    return summary
