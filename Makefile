@@ -10,7 +10,7 @@ export HF_HUB_OFFLINE := 1
 export WANDB_MODE := disabled
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install demo data-demo lint test clean
+.PHONY: install demo data-demo lint test clean table1 table2 table3 table4 report tiny-inputs
 
 install: $(STAMP)
 
@@ -42,6 +42,89 @@ data-demo: $(STAMP)
 	$(PY) train.py data=jsonl data.train_file=$(DATA_DEMO)/filter/kept.jsonl model.path=$(DATA_DEMO)/model/checkpoint \
 		warmup.steps=0 trainer.max_steps=5 hydra.run.dir=$(DATA_DEMO)/train
 
+# ----------------------------------------------------------------------------- the paper's tables
+# README, "Reproducing the paper". Each target trains its sweep (conf/experiment/tableN*.yaml), evaluates every
+# run after training, and evaluates the base model where the table has a base row. Re-running a target skips
+# finished runs (their evaluation exists) and resumes unfinished ones (resume=auto).
+# every table's run folders (on a cluster: a filesystem all nodes share)
+RUNS ?= runs
+export MIXED_R1_RUNS := $(abspath $(RUNS))
+# tiny: the whole pipeline on a CPU in minutes (tiny models, synthetic data)
+PRESET ?=
+# local: torchrun on this node | slurm: Hydra's submitit launcher
+LAUNCHER ?= local
+# processes (GPUs) per node
+GPUS ?= 8
+# nodes per run (slurm)
+NODES ?= 1
+# converted, filtered source files (data.mix.root)
+DATA ?= /data/mixed_r1/filtered
+# the six benchmarks' downloads (eval.data_root)
+BENCH ?= /data/bench
+# more launcher settings, e.g. hydra.launcher.partition=gpu hydra.launcher.timeout_min=4320
+SLURM_ARGS ?=
+
+ifeq ($(PRESET),tiny)
+PAPER_INPUTS := tiny-inputs
+RUN_ARGS := preset=tiny num_threads=2
+MODEL_table3b := model=tiny_internvl
+MODEL_default := model=tiny_qwen
+TRAIN := $(PY) train.py
+EVAL := $(PY) eval.py hydra.mode=RUN
+else
+PAPER_INPUTS :=
+RUN_ARGS := data.mix.root=$(DATA) eval.data_root=$(BENCH)
+MODEL_table3b :=
+MODEL_default :=
+ifeq ($(LAUNCHER),slurm)
+LAUNCH_ARGS := hydra/launcher=submitit_slurm hydra.launcher.nodes=$(NODES) hydra.launcher.tasks_per_node=$(GPUS) \
+	hydra.launcher.gpus_per_node=$(GPUS) $(SLURM_ARGS)
+TRAIN := $(PY) train.py $(LAUNCH_ARGS)
+EVAL := $(PY) eval.py hydra.mode=MULTIRUN hydra.sweeper.params={} $(LAUNCH_ARGS)
+else
+TRAIN := torchrun --nproc_per_node $(GPUS) train.py
+EVAL := torchrun --nproc_per_node $(GPUS) eval.py hydra.mode=RUN
+endif
+endif
+model_of = $(if $(filter table3b,$(1)),$(MODEL_table3b),$(MODEL_default))
+
+# $(call sweep,EXPERIMENT): train and evaluate every point of the experiment's sweep
+sweep = $(TRAIN) experiment=$(1) $(call model_of,$(1)) $(RUN_ARGS)
+# $(call base_eval,EXPERIMENT,MODE): the untrained model, evaluated into <runs>/EXPERIMENT/base/eval/MODE (once)
+base_eval = test -f $(MIXED_R1_RUNS)/$(1)/base/eval/$(2)/results.json || $(EVAL) experiment=$(1) \
+	$(call model_of,$(1)) $(RUN_ARGS) eval.thinking=$(if $(filter thinking,$(2)),true,false) \
+	eval.output_dir=$(MIXED_R1_RUNS)/$(1)/base/eval/$(2) eval.method=base hydra.run.dir=$(MIXED_R1_RUNS)/$(1)/base
+
+tiny-inputs: $(STAMP)
+	test -f $(MIXED_R1_RUNS)/tiny/sources/allava.jsonl || $(PY) -m mixed_r1.data.demo $(MIXED_R1_RUNS)/tiny/sources \
+		--paper-sources --num-samples 24
+	test -f $(MIXED_R1_RUNS)/tiny/bench/ai2d/data/test-00001-of-00002.parquet || $(PY) -m mixed_r1.eval.synthetic \
+		$(MIXED_R1_RUNS)/tiny/bench --items 4
+
+table1: $(STAMP) $(PAPER_INPUTS)
+	$(call base_eval,table1_qwen3b,direct)
+	$(call base_eval,table1_qwen3b,thinking)
+	$(call sweep,table1_qwen3b)
+	$(call base_eval,table1_qwen7b,direct)
+	$(call base_eval,table1_qwen7b,thinking)
+	$(call sweep,table1_qwen7b)
+
+table2: $(STAMP) $(PAPER_INPUTS)
+	$(call base_eval,table2,direct)
+	$(call sweep,table2)
+
+table3: $(STAMP) $(PAPER_INPUTS)
+	$(call sweep,table3a)
+	$(call base_eval,table3b,direct)
+	$(call sweep,table3b)
+
+table4: $(STAMP) $(PAPER_INPUTS)
+	$(call sweep,table4)
+
+# Tables 1-4 as the paper lays them out, the paper's numbers beside ours, and Fig. 4's curves
+report: $(STAMP)
+	$(PY) report.py --runs $(MIXED_R1_RUNS) --out $(MIXED_R1_RUNS)/report
+
 # static checks: ruff (lint + import order) and mypy (configured in pyproject.toml)
 lint: $(STAMP)
 	$(PY) -m ruff check .
@@ -52,4 +135,4 @@ test: lint
 	$(PY) -m pytest -q -n 2 --dist loadgroup tests $(ARGS)
 
 clean:
-	rm -rf outputs multirun .pytest_cache
+	rm -rf outputs multirun runs .pytest_cache

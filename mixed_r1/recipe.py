@@ -3,6 +3,9 @@
 :data:`ALGORITHMS`. ``train.py`` only calls :func:`run`."""
 from __future__ import annotations
 
+import copy
+import gc
+import json
 import logging
 import math
 import random
@@ -13,7 +16,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import torch
-from omegaconf import OmegaConf
+from omegaconf import OmegaConf, open_dict
 from transformers.utils import logging as hf_logging
 
 from mixed_r1.checkpoint import find_resume_checkpoint, kept_reference, load_rng_states, load_state, save_checkpoint
@@ -24,6 +27,7 @@ from mixed_r1.data.schema import Sample
 from mixed_r1.engine import Engine, build_engine, partitioned_loading, resolve_device, seed_everything
 from mixed_r1.engine.distributed import (
     all_reduce,
+    barrier,
     init_process_group,
     is_main,
     launched_world_size,
@@ -218,19 +222,86 @@ def start_processes(cfg: Any) -> None:
         log.setLevel(logging.WARNING)
 
 
+EVAL_MODES = ("thinking", "direct")  # eval.after_training: the paper's prompt, or each benchmark's own
+TRAINED = "trained.json"  # written after the final export: a restarted run goes straight to its evaluation
+
+
+def check_evaluation(cfg: Any) -> list[str]:
+    """The evaluations ``eval.after_training`` asks for, validated at start-up (not after hours of training)."""
+    from mixed_r1.eval.runner import EvalConfig
+
+    modes = list(cfg.eval.after_training)
+    unknown = [m for m in modes if m not in EVAL_MODES]
+    if unknown:
+        raise ConfigError(f"eval.after_training={modes}: {unknown} not among {', '.join(EVAL_MODES)}")
+    if modes and not cfg.eval.data_root:
+        raise ConfigError(f"eval.after_training={modes} needs eval.data_root (the folder of the benchmarks)")
+    if modes:
+        EvalConfig.from_config(cfg.eval)  # validates every eval value
+    return modes
+
+
+def evaluation_dir(run_dir: Path, mode: str) -> Path:
+    return run_dir / "eval" / mode
+
+
+def evaluate_after_training(cfg: Any, run_dir: Path, modes: list[str]) -> None:
+    """Score the run's final ``checkpoint/`` once per mode into ``<run>/eval/<mode>/`` (a finished mode is
+    not redone; an interrupted one resumes)."""
+    from mixed_r1.eval.runner import run_eval
+
+    for mode in modes:
+        out = evaluation_dir(run_dir, mode)
+        if (out / "results.json").is_file():
+            continue
+        eval_cfg = copy.deepcopy(cfg)
+        with open_dict(eval_cfg):
+            eval_cfg.model.path = str(run_dir / "checkpoint")
+            eval_cfg.eval.thinking = mode == "thinking"
+            eval_cfg.eval.output_dir = str(out)
+            eval_cfg.eval.method = run_dir.name
+        log.info("evaluating %s (%s) into %s", run_dir / "checkpoint", mode, out)
+        run_eval(eval_cfg)
+
+
 def run(cfg: Any, run_dir: str | Path) -> dict[str, float]:
-    """Train as configured; writes ``metrics.jsonl``, ``checkpoints/`` and the final ``checkpoint/``
-    into ``run_dir``. Under a multi-process launch every rank runs this; rank 0 writes the files."""
+    """Train as configured, writing ``metrics.jsonl``, ``checkpoints/`` and the final ``checkpoint/`` into
+    ``run_dir``, then evaluate it as ``eval.after_training`` asks. A run whose evaluations all exist is
+    finished and starting it again does nothing; one trained but not evaluated goes straight to its
+    evaluation. Under a multi-process launch every rank runs this; rank 0 writes the files."""
     run_dir = Path(run_dir)
     missing = sorted(OmegaConf.missing_keys(cfg))
-    if missing:  # e.g. data=mixed45k without data.train_file: say so before anything starts
+    if missing:  # e.g. data=mixed45k without data.mix.root: say so before anything starts
         raise ConfigError(f"missing required config value(s): {', '.join(missing)}; set them on the command line, "
                           f"e.g. {missing[0]}=...")
     check_trainer(cfg.trainer)  # every value that cannot run is refused here, before any model loads
     check_reward(cfg.reward)
     check_data(cfg.data)
+    modes = check_evaluation(cfg)
+    if modes and all((evaluation_dir(run_dir, m) / "results.json").is_file() for m in modes):
+        log.info("%s is finished (its evaluation exists): nothing to do", run_dir)
+        return {}
     algorithm, settings = algorithm_of(cfg)
     start_processes(cfg)
+    trained = run_dir / TRAINED
+    earlier = json.loads(trained.read_text()) if modes and trained.is_file() else None
+    if earlier is not None and earlier["max_steps"] == cfg.trainer.max_steps:
+        log.info("%s was trained earlier (%s): evaluating it", run_dir, TRAINED)
+        summary = earlier["summary"]
+    else:
+        summary = train(cfg, run_dir, algorithm, settings)
+        if is_main():
+            trained.write_text(json.dumps({"max_steps": cfg.trainer.max_steps, "summary": summary}) + "\n")
+        barrier()
+    gc.collect()  # the training engine is gone: its memory goes back before the evaluation loads a model
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    evaluate_after_training(cfg, run_dir, modes)
+    return summary
+
+
+def train(cfg: Any, run_dir: Path, algorithm: Algorithm, settings: Any) -> dict[str, float]:
+    """The training itself (:func:`run` checks, then evaluates)."""
     if not sys.stderr.isatty():  # a log file gets log lines, not transformers' per-file progress bars
         hf_logging.disable_progress_bar()
     seed_everything(cfg.seed)

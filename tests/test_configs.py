@@ -31,7 +31,7 @@ def _resolved(overrides: list[str], tmp_path: Path, config_name: str = "train") 
 
 
 def test_the_groups_are_the_code_seams():
-    assert GROUPS == ["algo", "data", "deepspeed", "experiment", "logger", "model", "reward"]
+    assert GROUPS == ["algo", "data", "deepspeed", "experiment", "logger", "model", "preset", "reward"]
 
 
 def test_no_config_file_is_a_hidden_helper():
@@ -44,6 +44,8 @@ def test_every_option_composes_and_resolves(group, option, tmp_path):
     overrides = [f"{group}={option}"]
     if group == "data":
         overrides += REQUIRED.get(option, MIX_ROOT)
+    if group == "experiment" and option.startswith("table"):  # a paper table: drawn from converted sources
+        overrides += MIX_ROOT + ["eval.data_root=/data/bench"]
     resolved = _resolved(overrides, tmp_path)
     assert resolved["trainer"]["prompts_per_step"] > 0 and resolved["algo"]["name"] in ("grpo", "sft")
     if group == "model":
@@ -71,6 +73,42 @@ def test_eval_composes_the_model_groups_with_table_1s_benchmarks_greedy(tmp_path
     assert resolved["eval"]["benchmarks"] == ["mathvista", "mathvision", "mmbench", "mmmu", "mmstar", "ai2d"]
     assert resolved["eval"]["temperature"] == 0.0 and resolved["eval"]["max_new_tokens"] >= 1024
     assert resolved["eval"]["method"] == "Qwen/Qwen2.5-VL-7B-Instruct" and resolved["eval"]["thinking"] is True
+
+
+TABLES = {"table1_qwen3b": ("qwen3b", "algo"), "table1_qwen7b": ("qwen7b", "algo"), "table2": ("qwen3b", "data"),
+          "table3a": ("qwen3b", "data"), "table3b": ("internvl4b", "algo"), "table4": ("qwen3b", "reward.open_ended")}
+
+
+@pytest.mark.parametrize("table", sorted(TABLES))
+def test_each_paper_table_is_one_sweep_that_evaluates_and_resumes(table, tmp_path):
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose(config_name="train", overrides=[f"experiment={table}", *MIX_ROOT], return_hydra_config=True)
+    model, swept = TABLES[table]
+    assert cfg.hydra.runtime.choices.model == model and cfg.resume == "auto"
+    assert cfg.hydra.mode.name == "MULTIRUN" and swept in cfg.hydra.sweeper.params
+    assert cfg.hydra.sweep.dir.endswith(f"/{table}") and swept in cfg.hydra.sweep.subdir
+    assert list(cfg.eval.after_training) in (["thinking"], ["thinking", "direct"])
+    assert (cfg.trainer.prompts_per_step, cfg.algo.group_size, cfg.algo.temperature, cfg.algo.beta, cfg.trainer.lr) == (
+        64, 8, 1.0, 0.04, 3e-6)  # the paper's settings in every table
+
+
+def test_table_2_and_3_sweep_the_paper_mixes():
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        two = compose(config_name="train", overrides=["experiment=table2", *MIX_ROOT], return_hydra_config=True)
+        three = compose(config_name="train", overrides=["experiment=table3a", *MIX_ROOT], return_hydra_config=True)
+        four = compose(config_name="train", overrides=["experiment=table4", *MIX_ROOT], return_hydra_config=True)
+    assert two.hydra.sweeper.params.data == "yorn,yorn_mcq,yorn_mcq_chart,yorn_mcq_chart_iou,mixed45k"
+    assert three.hydra.sweeper.params.data == "mixed20k,mixed45k,mixed90k"
+    assert four.hydra.sweeper.params["reward.open_ended"] == "modernbert,sbert,llm_judge,bipartite,bmas"
+
+
+def test_the_tiny_preset_shrinks_a_table_to_a_cpu_run(tmp_path):
+    resolved = _resolved(["experiment=table2", "preset=tiny", "model=tiny_qwen"], tmp_path)
+    assert resolved["model"]["adapter"] == "qwen2_5_vl" and resolved["deepspeed"]["stage"] is None
+    assert resolved["data"]["mix"]["size_factor"] == 0.002 and resolved["trainer"]["max_steps"] <= 5
+    assert resolved["eval"]["after_training"] == ["thinking"] and resolved["eval"]["limit"]
 
 
 def test_demo_experiment_pins_the_demo(tmp_path):

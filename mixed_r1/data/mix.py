@@ -38,10 +38,12 @@ class MixPart:
 
 
 def mix_parts(mix: Any) -> list[MixPart]:
-    """The parts of a ``data.mix`` node, counts scaled and rounded; bad types or counts are config errors."""
-    scale = float(mix.get("scale", 1.0))
+    """The parts of a ``data.mix`` node, counts times ``scale`` (Table 3's 0.5 / 2) and ``size_factor``
+    (every mix shrunk alike: the tiny preset), rounded; bad types or counts are config errors."""
+    scale = float(mix.get("scale", 1.0)) * float(mix.get("size_factor", 1.0))
     if scale <= 0:
-        raise ConfigError(f"data.mix.scale={scale} must be > 0")
+        raise ConfigError(f"data.mix.scale={mix.get('scale')} and data.mix.size_factor={mix.get('size_factor')} "
+                          f"must be > 0")
     parts = []
     for sample_type, files in (mix.parts or {}).items():
         if sample_type not in SAMPLE_TYPES:
@@ -50,7 +52,7 @@ def mix_parts(mix: Any) -> list[MixPart]:
             if not isinstance(count, int) or isinstance(count, bool) or count < 0:
                 raise ConfigError(f"data.mix.parts.{sample_type}.{name}={count!r} must be a count >= 0")
             if count:
-                parts.append(MixPart(sample_type, str(name), round(count * scale)))
+                parts.append(MixPart(sample_type, str(name), max(1, round(count * scale))))
     if not parts:
         raise ConfigError("data.mix.parts draws nothing: give at least one source file a count > 0")
     return parts

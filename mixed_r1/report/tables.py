@@ -1,0 +1,103 @@
+"""The paper's tables with our numbers beside its own: each finished run's ``results.json`` read into the row
+it reproduces, laid out like the paper (same rows, columns and labels), each cell ``ours (paper, Δ)``.
+
+A run that is missing or unreadable is marked in its row and never stops the report: the report is most
+useful while a sweep is still running.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mixed_r1.report.paper import AVG, PaperCell, PaperNumbers, PaperRow, PaperTable
+
+DASH = "–"
+NOTE_MARK = "†"
+
+
+@dataclass
+class RunScores:
+    """What a row's run gave: its benchmark scores (percent), or why there are none."""
+
+    shown_path: str  # the results.json path as the report shows it (from the runs root's own name)
+    scores: dict[str, float] = field(default_factory=dict)
+    problem: str | None = None  # "missing: ..." / "unreadable: ...": no scores at all
+    warnings: list[str] = field(default_factory=list)  # scores kept, but something is off
+
+
+def shown(path: Path, runs_root: Path) -> str:
+    """``runs/table2/...`` whether the root was given as ``runs`` or as an absolute path: short and stable."""
+    return (Path(runs_root.name) / path.relative_to(runs_root)).as_posix()
+
+
+def read_run(runs_root: Path, table: str, row: PaperRow) -> RunScores:
+    """The scores of the run that reproduces ``row``; a missing or malformed file becomes ``problem``."""
+    path = row.run.results_path(runs_root, table)
+    run = RunScores(shown_path=shown(path, runs_root))
+    if not path.is_file():
+        run.problem = f"missing: {run.shown_path}"
+        return run
+    try:
+        summary = json.loads(path.read_text(encoding="utf-8"))
+        benchmarks = summary["benchmarks"]
+        run.scores = {name: float(entry["score"]) for name, entry in benchmarks.items()
+                      if isinstance(entry, dict) and isinstance(entry.get("score"), (int, float))
+                      and math.isfinite(entry["score"])}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
+        run.problem = f"unreadable: {run.shown_path} ({type(err).__name__}: {err})"
+        return run
+    thinking = summary.get("thinking")
+    if isinstance(thinking, bool) and thinking != (row.run.mode == "thinking"):
+        run.warnings.append(f"results.json says thinking={str(thinking).lower()}")
+    return run
+
+
+def our_average(scores: dict[str, float], columns: tuple[str, ...]) -> float | None:
+    """The mean over exactly the columns the paper averages (not results.json's own average, which is over
+    whatever that evaluation ran); None unless all of them were evaluated."""
+    if not columns or any(c not in scores for c in columns):
+        return None
+    return sum(scores[c] for c in columns) / len(columns)
+
+
+def format_cell(ours: float | None, paper: PaperCell) -> str:
+    """``ours (paper, Δ)`` with Δ = ours - paper on the one-decimal numbers shown, so the three agree."""
+    mark = NOTE_MARK if paper.note else ""
+    if ours is None:
+        return f"{DASH} ({paper.value:.1f}{mark})"
+    delta = round(round(ours, 1) - paper.value, 1) + 0.0  # + 0.0: no "-0.0"
+    return f"{ours:.1f} ({paper.value:.1f}{mark}, {delta:+.1f})"
+
+
+def render_table(runs_root: Path, table: PaperTable, paper: PaperNumbers) -> str:
+    """One table as Markdown: the paper's label columns, (Avg.,) its benchmark columns, and where each row's
+    numbers came from; footnotes for the paper's own notes."""
+    keys = table.cell_keys()
+    header = [*table.label_columns, *(paper.column_name(k) for k in keys), "Run"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(table.label_columns) + "---:|" * len(keys) + "---|"]
+    notes: list[str] = []
+    for row in table.rows:
+        run = read_run(runs_root, table.key, row)
+        ours = {c: run.scores.get(c) for c in table.columns}
+        if table.average_over:
+            ours[AVG] = our_average(run.scores, table.average_over)
+        cells = [format_cell(ours[k], row.cells[k]) for k in keys]
+        not_evaluated = [paper.column_name(c) for c in table.columns if run.problem is None and c not in run.scores]
+        where = run.problem or f"`{row.run.point}` ({row.run.mode})"
+        extra = ([f"not evaluated: {', '.join(not_evaluated)}"] if not_evaluated else []) + run.warnings
+        if extra:
+            where += " — " + "; ".join(extra)
+        lines.append("| " + " | ".join([*row.labels, *cells, where]) + " |")
+        notes += [f"- {NOTE_MARK} {table.row_name(row)}, {paper.column_name(k)}: {row.cells[k].note}"
+                  for k in keys if row.cells[k].note]
+    averaged = ", ".join(paper.column_name(c) for c in table.average_over)
+    intro = (f"Cells: ours (paper, Δ = ours − paper). Avg.: the mean of {averaged}, as in the paper."
+             if table.average_over else "Cells: ours (paper, Δ = ours − paper). The paper gives no average here.")
+    return "\n".join([f"## {table.title}", "", intro, "", *lines, *(["", *notes] if notes else []), ""])
+
+
+def render_tables(runs_root: Path, paper: PaperNumbers) -> list[str]:
+    """Every table of the paper, in its order (Table 1 for both models, 2, 3 (a), 3 (b), 4)."""
+    return [render_table(runs_root, table, paper) for table in paper.tables.values()]
