@@ -153,7 +153,8 @@ def build_grpo_step(ctx: StepContext) -> TrainStep:
     def step(batch: list[Sample]) -> StepOutput:
         rollout = collect_rollout(engine.model, adapter, reward_fn, batch, algo, trainer.generation_batch_size,
                                   gathered=engine.gathered)
-        update = grpo_update(engine.model, reference, adapter, engine, rollout, algo, trainer.micro_batch_size)
+        update = grpo_update(engine.model, reference, adapter, engine, rollout, algo, trainer.micro_batch_size,
+                             trainer.max_tokens_per_micro_batch)
         return {**rollout_metrics(rollout, algo.group_size), **update}, rollout
 
     return step
@@ -194,6 +195,7 @@ def check_trainer(trainer: Any) -> None:
         (trainer.prompts_per_step > 0, "prompts_per_step", "must be > 0"),
         (trainer.micro_batch_size >= 0, "micro_batch_size", "must be >= 0 (0: a rank's whole share at once)"),
         (trainer.generation_batch_size >= 0, "generation_batch_size", "must be >= 0 (0: a rank's whole share)"),
+        (trainer.max_tokens_per_micro_batch >= 0, "max_tokens_per_micro_batch", "must be >= 0 (0: off)"),
         (trainer.max_steps >= 0, "max_steps", "must be >= 0"),
         (trainer.max_bad_steps >= 1, "max_bad_steps", "must be >= 1"),
     ]

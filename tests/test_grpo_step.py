@@ -125,3 +125,38 @@ def test_lr_warmup_is_linear_then_constant():
         assert engine.optimizer.param_groups[0]["lr"] == seen[-1]
     assert seen == [0.25, 0.5, 0.75, 1.0, 1.0, 1.0]
     assert TorchEngine(model, lr=0.1).lr == 0.1
+
+
+def test_packing_by_length_respects_the_budget_and_covers_every_row_once():
+    from mixed_r1.engine.microbatch import pack_by_length, plan_micro_batches
+
+    lengths = [30, 5, 12, 12, 40, 7, 9, 3]
+    chunks = pack_by_length(range(8), lengths, max_tokens=36)
+    assert sorted(r for c in chunks for r in c) == list(range(8))
+    assert all(len(c) * max(lengths[r] for r in c) <= 36 or len(c) == 1 for c in chunks)
+    assert chunks[0] == [4] and chunks[1] == [0]  # longer than half the budget: alone, longest first
+    assert all(lengths[c[0]] == max(lengths[r] for r in c) for c in chunks)
+    assert max(len(c) for c in pack_by_length(range(8), lengths, max_tokens=1000, size=3)) == 3
+    plan = plan_micro_batches(range(8), [float(n) for n in lengths], 0, "token", max_tokens=36, lengths=lengths)
+    assert sum(m.weight for m in plan.batches) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("aggregation", ["sequence", "token"])
+def test_packing_by_length_gives_the_same_loss_and_gradient(tiny_cfg, adapter, samples, aggregation):
+    """Rows sorted by length and packed under a token budget (trainer.max_tokens_per_micro_batch), each
+    micro-batch cut to its own longest completion: the same update as fixed micro-batches."""
+    policy, reference, algo, rollout = _rollout(tiny_cfg, adapter, samples, loss_aggregation=aggregation)
+    class GradientsSeen(TorchEngine):
+        def step(self):  # the accumulated gradient, before the optimizer uses and clears it
+            self.grads = torch.cat([p.grad.flatten() for p in self.model.parameters() if p.grad is not None])
+            return super().step()
+
+    results, grads = [], []
+    for micro, budget in ((16, 0), (0, rollout.prompts.input_ids.shape[1] * 3)):
+        engine = GradientsSeen(copy.deepcopy(policy), lr=0.0)
+        results.append(grpo_update(engine.model, reference, adapter, engine, rollout, algo, micro, budget))
+        grads.append(engine.grads)
+    fixed, packed = results
+    assert packed["loss"] == pytest.approx(fixed["loss"], rel=1e-4, abs=1e-6)
+    assert packed["grad_norm"] == pytest.approx(fixed["grad_norm"], rel=1e-4)
+    assert grads[0].abs().max() > 0 and torch.allclose(grads[0], grads[1], rtol=1e-3, atol=1e-6)

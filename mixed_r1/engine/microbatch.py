@@ -38,9 +38,25 @@ class MicroBatchPlan:
         return self.global_rows == 0
 
 
+def pack_by_length(rows: Sequence[int], lengths: Sequence[int], max_tokens: int, size: int = 0) -> list[list[int]]:
+    """Rows sorted longest first and packed greedily so that a micro-batch's padded size — its rows times
+    its longest row — stays within ``max_tokens`` (a row longer than that goes alone) and it holds at most
+    ``size`` rows (0: no row limit). Sorting puts rows of similar length together: less padding computed."""
+    ordered = sorted(rows, key=lambda r: (-lengths[r], r))
+    chunks: list[list[int]] = []
+    for row in ordered:  # the first row of a chunk is its longest
+        if chunks and (len(chunks[-1]) + 1) * lengths[chunks[-1][0]] <= max_tokens and (not size or len(chunks[-1]) < size):
+            chunks[-1].append(row)
+        else:
+            chunks.append([row])
+    return chunks
+
+
 def plan_micro_batches(rows: Sequence[int], tokens_per_row: Sequence[float], size: int, aggregation: str,
-                       pad_row: int = 0) -> MicroBatchPlan:
-    """Micro-batches of ``size`` rows (0: all rows at once) weighted by their global share.
+                       pad_row: int = 0, max_tokens: int = 0, lengths: Sequence[int] | None = None) -> MicroBatchPlan:
+    """Micro-batches of ``size`` rows (0: all rows at once) weighted by their global share — or, with
+    ``max_tokens`` > 0, rows packed by their sequence ``lengths`` under that token budget
+    (:func:`pack_by_length`); the weights make the order irrelevant to the gradient.
 
     ``tokens_per_row`` holds the loss tokens of *every* row of this rank (indexed by row), ``aggregation``
     says what the global loss averages over: ``sequence`` (each row counts 1) or ``token`` (each token
@@ -50,8 +66,13 @@ def plan_micro_batches(rows: Sequence[int], tokens_per_row: Sequence[float], siz
     if aggregation not in AGGREGATIONS:
         raise ValueError(f"aggregation must be one of {AGGREGATIONS}, got {aggregation!r}")
     rows = list(rows)
-    size = size or max(len(rows), 1)
-    chunks = [rows[i:i + size] for i in range(0, len(rows), size)]
+    if max_tokens > 0:
+        if lengths is None:
+            raise ValueError("packing by a token budget needs the rows' lengths")
+        chunks = pack_by_length(rows, lengths, max_tokens, size)
+    else:
+        size = size or max(len(rows), 1)
+        chunks = [rows[i:i + size] for i in range(0, len(rows), size)]
     tokens = [float(sum(tokens_per_row[r] for r in c)) for c in chunks]
     global_rows, global_tokens = all_reduce([float(len(rows)), float(sum(tokens))], "sum")
     n_chunks = int(all_reduce([float(len(chunks))], "max")[0])

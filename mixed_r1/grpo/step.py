@@ -92,14 +92,16 @@ UPDATE_KEYS = ("loss", "kl", "clip_fraction", "ratio_mean", "entropy", "grad_nor
 
 
 def grpo_update(policy: torch.nn.Module, reference: torch.nn.Module, adapter: ModelAdapter,
-                engine: Engine, rollout: Rollout, algo: GRPOConfig, micro_batch_size: int) -> dict[str, Any]:
+                engine: Engine, rollout: Rollout, algo: GRPOConfig, micro_batch_size: int,
+                max_tokens_per_micro_batch: int = 0) -> dict[str, Any]:
     """``algo.num_iterations`` (μ) optimizer steps on one rollout, each in micro-batches of sequences.
 
     With μ = 1 the rollout policy *is* the current policy, so π_θ_old = π_θ.detach() and the ratio is
     exactly 1. With μ > 1, π_θ_old's log-probs are taken once before the first step and the clipped
     ratio is real. Micro-batches are weighted by their share of the *global* batch (sequences or
     tokens, as ``algo.loss_aggregation`` averages), so neither micro-batching nor the number of ranks
-    changes the gradient (:mod:`mixed_r1.engine.microbatch`).
+    changes the gradient (:mod:`mixed_r1.engine.microbatch`); with ``max_tokens_per_micro_batch`` the
+    rows are packed by length under that budget, and each micro-batch drops its padding columns.
 
     Returns the same keys every step; when every group was skipped (``skip_zero_variance_groups`` and
     all rewards of every group equal) there is no update: ``skip_reason`` says so and the loss-side
@@ -110,11 +112,14 @@ def grpo_update(policy: torch.nn.Module, reference: torch.nn.Module, adapter: Mo
     if algo.skip_zero_variance_groups:  # their advantages are 0: they would only add the KL term
         flat = zero_variance_groups(rollout.rewards.total, G).repeat_interleave(G)
         rows = [i for i in rows if not flat[i]]
-    mask = rollout.completions.mask
-    plan = plan_micro_batches(rows, mask.sum(dim=1).tolist(), micro_batch_size, algo.loss_aggregation)
+    completion_tokens = rollout.completions.mask.sum(dim=1).tolist()
+    prompt_width = rollout.prompts.input_ids.shape[1]
+    plan = plan_micro_batches(rows, completion_tokens, micro_batch_size, algo.loss_aggregation,
+                              max_tokens=max_tokens_per_micro_batch, lengths=[prompt_width + n for n in completion_tokens])
     if plan.empty:
         return {**dict.fromkeys(UPDATE_KEYS), "skip_reason": "all_groups_zero_variance"}
-    batches = [(rollout.prompts.take(m.rows), rollout.completions.take(m.rows)) for m in plan.batches]
+    # each micro-batch computes its own longest completion, not the rollout's
+    batches = [(rollout.prompts.take(m.rows), rollout.completions.take(m.rows).trim()) for m in plan.batches]
 
     start = time.perf_counter()
     with torch.no_grad():  # fixed for all μ iterations

@@ -86,6 +86,12 @@ class Completions:
     def select(self, rows: slice) -> Completions:
         return Completions(self.ids[rows], self.mask[rows])
 
+    def trim(self) -> Completions:
+        """Without the padding columns after the longest completion (a micro-batch of short rows should
+        not compute the rollout's longest width); log-probs of the kept columns are unchanged."""
+        width = max(int(self.mask.sum(dim=1).max()), 1) if self.mask.numel() else 1
+        return Completions(self.ids[:, :width], self.mask[:, :width])
+
     @staticmethod
     def concat(parts: Sequence[Completions], pad_id: int) -> Completions:
         """Rows of several generate calls, right-padded (mask 0) to the longest."""
