@@ -13,7 +13,8 @@ import torch
 from mixed_r1.data.mix import mix_counts
 from mixed_r1.data.schema import Sample
 from mixed_r1.data.synthetic import corpus
-from mixed_r1.engine.distributed import is_main
+from mixed_r1.engine import seed_everything
+from mixed_r1.engine.distributed import init_process_group, is_main, launched_world_size
 from mixed_r1.errors import ConfigError, DataError
 from mixed_r1.models import ModelAdapter
 from mixed_r1.rewards.bmas import REDUCTIONS
@@ -91,3 +92,16 @@ def check_reward(reward: Any) -> None:
         raise ConfigError(f"reward.open_ended={reward.open_ended!r}; expected one of {', '.join(sorted(OPEN_ENDED))}")
     if reward.bmas.reduction not in REDUCTIONS:
         raise ConfigError(f"reward.bmas.reduction={reward.bmas.reduction!r}; expected one of {', '.join(REDUCTIONS)}")
+
+
+def start_inference_processes(cfg: Any) -> None:
+    """What an inference recipe (the filter, evaluation) does first: join the launcher's process group when
+    there is one (no DeepSpeed: every rank holds a whole model), leave warnings only to the other ranks,
+    seed, and set the CPU threads."""
+    if launched_world_size() > 1:
+        init_process_group()
+    if not is_main():
+        log.setLevel(logging.WARNING)
+    seed_everything(cfg.seed)
+    if cfg.num_threads:
+        torch.set_num_threads(cfg.num_threads)

@@ -24,15 +24,20 @@ from typing import Any
 
 import torch
 
-from mixed_r1.components import build_reward, check_data, check_reward, drop_long_prompts, tiny_corpus
+from mixed_r1.components import (
+    build_reward,
+    check_data,
+    check_reward,
+    drop_long_prompts,
+    start_inference_processes,
+    tiny_corpus,
+)
 from mixed_r1.data.build import load_train_samples
 from mixed_r1.data.schema import Sample, write_samples
-from mixed_r1.engine import resolve_device, seed_everything
+from mixed_r1.engine import resolve_device
 from mixed_r1.engine.distributed import (
     barrier,
-    init_process_group,
     is_main,
-    launched_world_size,
     main_first,
     rank,
     world_size,
@@ -207,13 +212,7 @@ def run_filter(cfg: Any) -> FilterReport | None:
     settings = FilterConfig.from_config(cfg.filter)
     check_reward(cfg.reward)
     check_data(cfg.data)
-    if launched_world_size() > 1:
-        init_process_group()
-    if not is_main():
-        log.setLevel(logging.WARNING)
-    seed_everything(cfg.seed)
-    if cfg.num_threads:
-        torch.set_num_threads(cfg.num_threads)
+    start_inference_processes(cfg)
     out_dir = Path(settings.output_dir)
     samples = main_first(lambda: load_train_samples(cfg.data, check_images=is_main()))
     report: FilterReport | None

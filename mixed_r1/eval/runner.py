@@ -19,9 +19,9 @@ from typing import Any, Sequence
 import torch
 from PIL import Image
 
-from mixed_r1.components import tiny_corpus
-from mixed_r1.engine import resolve_device, seed_everything
-from mixed_r1.engine.distributed import barrier, init_process_group, is_main, launched_world_size, main_first, world_size
+from mixed_r1.components import start_inference_processes, tiny_corpus
+from mixed_r1.engine import resolve_device
+from mixed_r1.engine.distributed import barrier, is_main, main_first, world_size
 from mixed_r1.errors import ConfigError, DataError
 from mixed_r1.eval.benchmarks import NAMES, Benchmark, EvalItem, Judgement, answer_text, benchmark
 from mixed_r1.eval.extractor import EXTRACTORS, Extractor, build_extractor
@@ -193,13 +193,7 @@ def run_eval(cfg: Any) -> dict[str, Any] | None:
         from mixed_r1.eval.lmms import run_lmms_eval
 
         return run_lmms_eval(cfg, settings)
-    if launched_world_size() > 1:
-        init_process_group()
-    if not is_main():
-        log.setLevel(logging.WARNING)
-    seed_everything(cfg.seed)
-    if cfg.num_threads:
-        torch.set_num_threads(cfg.num_threads)
+    start_inference_processes(cfg)
     out_dir, data_root = Path(settings.output_dir), Path(settings.data_root)
     benches = {name: benchmark(name) for name in settings.benchmarks}
     items = {name: load_items(bench, data_root, settings.limit) for name, bench in benches.items()}  # fail early
