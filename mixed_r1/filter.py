@@ -127,7 +127,8 @@ def score_questions(cfg: Any, settings: FilterConfig, adapter: ModelAdapter, sam
             chunk = chunks[k]
             torch.manual_seed(cfg.seed * 1_000_003 + k)  # the chunk's draws, whichever rank and run makes them
             scored = sample_and_score(policy, adapter, reward_fn, chunk, settings.num_samples, settings.temperature,
-                                      settings.max_new_tokens, settings.generation_batch_size)
+                                      settings.max_new_tokens, settings.generation_batch_size,
+                                      shared_prompt=cfg.algo.shared_prompt)
             N = settings.num_samples
             records = []
             for i, sample in enumerate(chunk):

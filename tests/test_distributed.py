@@ -110,11 +110,13 @@ def _assert_runs_agree(runs: dict[str, list[dict]]) -> None:
 @launches_processes
 def test_two_processes_match_one_process_and_plain_torch(tmp_path):
     """The same global rollout: plain torch, ZeRO-3 in 1 and 2 processes and ZeRO-2 in 2 processes give
-    the same loss, gradient norm and updated weights, through micro-batching (3 per micro-batch), ranks
+    the same loss, gradient norm and updated weights — with shared-prompt log-prob passes and without (ZeRO-3,
+    2 processes) — through micro-batching (3 per micro-batch, so groups of 4 split), ranks
     with different image sizes, a rank left with no rows, a NaN reward on one rank (skipped
     everywhere) and mu=2."""
-    one, two = _harness(tmp_path, 1, "none,zero3", 29620), _harness(tmp_path, 2, "zero3,zero2", 29622)
-    runs = {"torch": one["none"], "zero3x1": one["zero3"], "zero3x2": two["zero3"], "zero2x2": two["zero2"]}
+    one, two = _harness(tmp_path, 1, "none,zero3", 29620), _harness(tmp_path, 2, "zero3,zero2,zero3+unshared", 29622)
+    runs = {"torch": one["none"], "zero3x1": one["zero3"], "zero3x2": two["zero3"], "zero2x2": two["zero2"],
+            "zero3x2_unshared": two["zero3+unshared"]}  # shared-prompt passes (default) = one prompt per row
     _assert_runs_agree(runs)
     assert runs["zero3x2"][1]["rows_on_rank"] == runs["torch"][1]["rows_on_rank"] // 2
 
@@ -122,9 +124,10 @@ def test_two_processes_match_one_process_and_plain_torch(tmp_path):
 @launches_processes
 def test_internvl_ranks_with_different_tile_counts_match_one_process(tmp_path):
     """InternVL: the wide image on rank 1 has more tiles than rank 0's; ZeRO-3 in 2 processes still
-    joins every collective and matches plain torch."""
+    joins every collective and matches plain torch, with shared-prompt passes and without."""
+    two = _harness(tmp_path, 2, "zero3,zero3+unshared", 29625, "tiny_internvl")
     runs = {"torch": _harness(tmp_path, 1, "none", 29624, "tiny_internvl")["none"],
-            "zero3x2": _harness(tmp_path, 2, "zero3", 29625, "tiny_internvl")["zero3"]}
+            "zero3x2": two["zero3"], "zero3x2_unshared": two["zero3+unshared"]}
     _assert_runs_agree(runs)
 
 

@@ -8,6 +8,7 @@ its rows, so every rank joins every collective (ZeRO-3 gathers, gradient reducti
 """
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -38,14 +39,35 @@ class MicroBatchPlan:
         return self.global_rows == 0
 
 
-def pack_by_length(rows: Sequence[int], lengths: Sequence[int], max_tokens: int, size: int = 0) -> list[list[int]]:
-    """Rows sorted longest first and packed greedily so that a micro-batch's padded size — its rows times
-    its longest row — stays within ``max_tokens`` (a row longer than that goes alone) and it holds at most
-    ``size`` rows (0: no row limit). Sorting puts rows of similar length together: less padding computed."""
-    ordered = sorted(rows, key=lambda r: (-lengths[r], r))
+def padded_tokens(chunk: Sequence[int], lengths: Sequence[int], groups: Sequence[int] | None = None,
+                  prompt_len: int = 0) -> int:
+    """What a micro-batch's forward computes, padding included: its rows × its longest row or, with
+    ``groups`` (shared-prompt passes: a group's rows are one packed row of its prompt then its completions),
+    its groups × (``prompt_len`` + the most rows of one group × the longest completion)."""
+    longest = max(lengths[r] for r in chunk)
+    if groups is None:
+        return len(chunk) * longest
+    rows_per_group = Counter(groups[r] for r in chunk)
+    return len(rows_per_group) * (prompt_len + max(rows_per_group.values()) * (longest - prompt_len))
+
+
+def pack_by_length(rows: Sequence[int], lengths: Sequence[int], max_tokens: int, size: int = 0,
+                   groups: Sequence[int] | None = None, prompt_len: int = 0) -> list[list[int]]:
+    """Rows sorted longest first and packed greedily so that a micro-batch's :func:`padded_tokens` stay
+    within ``max_tokens`` (a row longer than that goes alone) and it holds at most ``size`` rows (0: no row
+    limit). Sorting puts rows of similar length together: less padding computed. With ``groups`` the rows
+    of a group stay together (ordered by the group's longest row), so its prompt is encoded once."""
+    if groups is None:
+        ordered = sorted(rows, key=lambda r: (-lengths[r], r))
+    else:
+        group_longest: dict[int, int] = {}
+        for r in rows:
+            group_longest[groups[r]] = max(group_longest.get(groups[r], 0), lengths[r])
+        ordered = sorted(rows, key=lambda r: (-group_longest[groups[r]], groups[r], -lengths[r], r))
     chunks: list[list[int]] = []
     for row in ordered:  # the first row of a chunk is its longest
-        if chunks and (len(chunks[-1]) + 1) * lengths[chunks[-1][0]] <= max_tokens and (not size or len(chunks[-1]) < size):
+        if (chunks and padded_tokens(chunks[-1] + [row], lengths, groups, prompt_len) <= max_tokens
+                and (not size or len(chunks[-1]) < size)):
             chunks[-1].append(row)
         else:
             chunks.append([row])
@@ -53,10 +75,12 @@ def pack_by_length(rows: Sequence[int], lengths: Sequence[int], max_tokens: int,
 
 
 def plan_micro_batches(rows: Sequence[int], tokens_per_row: Sequence[float], size: int, aggregation: str,
-                       pad_row: int = 0, max_tokens: int = 0, lengths: Sequence[int] | None = None) -> MicroBatchPlan:
+                       pad_row: int = 0, max_tokens: int = 0, lengths: Sequence[int] | None = None,
+                       groups: Sequence[int] | None = None, prompt_len: int = 0) -> MicroBatchPlan:
     """Micro-batches of ``size`` rows (0: all rows at once) weighted by their global share — or, with
     ``max_tokens`` > 0, rows packed by their sequence ``lengths`` under that token budget
-    (:func:`pack_by_length`); the weights make the order irrelevant to the gradient.
+    (:func:`pack_by_length`, with ``groups`` and ``prompt_len`` for shared-prompt passes); the weights make
+    the order irrelevant to the gradient.
 
     ``tokens_per_row`` holds the loss tokens of *every* row of this rank (indexed by row), ``aggregation``
     says what the global loss averages over: ``sequence`` (each row counts 1) or ``token`` (each token
@@ -69,7 +93,7 @@ def plan_micro_batches(rows: Sequence[int], tokens_per_row: Sequence[float], siz
     if max_tokens > 0:
         if lengths is None:
             raise ValueError("packing by a token budget needs the rows' lengths")
-        chunks = pack_by_length(rows, lengths, max_tokens, size)
+        chunks = pack_by_length(rows, lengths, max_tokens, size, groups, prompt_len)
     else:
         size = size or max(len(rows), 1)
         chunks = [rows[i:i + size] for i in range(0, len(rows), size)]

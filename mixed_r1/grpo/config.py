@@ -22,6 +22,7 @@ class GRPOConfig:
     num_iterations: int  # μ: optimizer steps per rollout
     loss_aggregation: str  # sequence | token
     skip_zero_variance_groups: bool
+    shared_prompt: bool  # log-prob passes encode each group's prompt once (same values, less compute)
 
     def __post_init__(self) -> None:
         checks = [

@@ -46,8 +46,12 @@ class ScoredSamples:
 def sample_and_score(policy: torch.nn.Module, adapter: ModelAdapter, reward_fn: MixedReward,
                      samples: Sequence[Sample], group_size: int, temperature: float, max_new_tokens: int,
                      generation_batch_size: int = 0,
-                     gathered: Callable[[], ContextManager[Any]] = contextlib.nullcontext) -> ScoredSamples:
+                     gathered: Callable[[], ContextManager[Any]] = contextlib.nullcontext,
+                     shared_prompt: bool = True) -> ScoredSamples:
     """``group_size`` completions for each of ``samples``, sampled at ``temperature`` and scored.
+
+    With ``shared_prompt`` each prompt's image and prefill are computed once for its G samples
+    (:meth:`ModelAdapter.generate` with ``group_size``); else every sample encodes its own prompt copy.
 
     ``gathered`` is the engine's context that makes the full policy present (ZeRO-3 gathers it
     once); generation, in calls of ``generation_batch_size`` sequences, and the reward — BMAS reads
@@ -55,14 +59,20 @@ def sample_and_score(policy: torch.nn.Module, adapter: ModelAdapter, reward_fn: 
     """
     G = group_size
     start = time.perf_counter()
-    prompts = adapter.prompt_batch(samples).repeat(G)  # [P*G, Lp]: each prompt G times, consecutively
+    unique = adapter.prompt_batch(samples)  # [P, Lp]
+    prompts = unique.repeat(G)  # [P*G, Lp]: each prompt G times, consecutively
     repeated = [s for s in samples for _ in range(G)]
     size = generation_batch_size or len(prompts)
+    if shared_prompt:  # whole groups per call: each prompt prefilled once, its cache repeated G times
+        per_call = max(size // G, 1)
+        calls = [(unique.select(slice(i, i + per_call)), G) for i in range(0, len(unique), per_call)]
+    else:
+        calls = [(prompts.select(slice(i, i + size)), 1) for i in range(0, len(prompts), size)]
     with gathered():
         policy.eval()  # sampling from π_θ_old: no dropout
         completions = Completions.concat(
-            [adapter.generate(policy, prompts.select(slice(i, i + size)), temperature, max_new_tokens)
-             for i in range(0, len(prompts), size)], pad_id=adapter.pad_token_id)  # [P*G, Tc]
+            [adapter.generate(policy, batch, temperature, max_new_tokens, group_size=n) for batch, n in calls],
+            pad_id=adapter.pad_token_id)  # [P*G, Tc]
         generated = time.perf_counter()
         texts = adapter.decode(completions)
         rewards = reward_fn(repeated, texts)  # r_i = R_acc + w · R_format
@@ -75,7 +85,7 @@ def collect_rollout(policy: torch.nn.Module, adapter: ModelAdapter, reward_fn: M
                     gathered: Callable[[], ContextManager[Any]] = contextlib.nullcontext) -> Rollout:
     """G completions for each of this rank's ``samples`` (:func:`sample_and_score`), group-normalised."""
     scored = sample_and_score(policy, adapter, reward_fn, samples, algo.group_size, algo.temperature,
-                              algo.max_new_tokens, generation_batch_size, gathered)
+                              algo.max_new_tokens, generation_batch_size, gathered, algo.shared_prompt)
     adv = advantages(scored.rewards.total, algo.group_size, algo.adv_eps)  # A_i = (r_i − mean) / (std + eps)
     return Rollout(scored.samples, scored.prompts, scored.completions, scored.texts, scored.rewards, adv,
                    scored.seconds)
@@ -101,7 +111,8 @@ def grpo_update(policy: torch.nn.Module, reference: torch.nn.Module, adapter: Mo
     ratio is real. Micro-batches are weighted by their share of the *global* batch (sequences or
     tokens, as ``algo.loss_aggregation`` averages), so neither micro-batching nor the number of ranks
     changes the gradient (:mod:`mixed_r1.engine.microbatch`); with ``max_tokens_per_micro_batch`` the
-    rows are packed by length under that budget, and each micro-batch drops its padding columns.
+    rows are packed by length under that budget, and each micro-batch drops its padding columns. With
+    ``algo.shared_prompt`` every log-prob pass encodes each group's prompt once (same values).
 
     Returns the same keys every step; when every group was skipped (``skip_zero_variance_groups`` and
     all rewards of every group equal) there is no update: ``skip_reason`` says so and the loss-side
@@ -114,26 +125,30 @@ def grpo_update(policy: torch.nn.Module, reference: torch.nn.Module, adapter: Mo
         rows = [i for i in rows if not flat[i]]
     completion_tokens = rollout.completions.mask.sum(dim=1).tolist()
     prompt_width = rollout.prompts.input_ids.shape[1]
+    group_of_row = [r // G for r in range(len(rollout.samples))]  # rows are grouped: prompt i's G rows follow it
     plan = plan_micro_batches(rows, completion_tokens, micro_batch_size, algo.loss_aggregation,
-                              max_tokens=max_tokens_per_micro_batch, lengths=[prompt_width + n for n in completion_tokens])
+                              max_tokens=max_tokens_per_micro_batch, lengths=[prompt_width + n for n in completion_tokens],
+                              groups=group_of_row if algo.shared_prompt else None, prompt_len=prompt_width)
     if plan.empty:
         return {**dict.fromkeys(UPDATE_KEYS), "skip_reason": "all_groups_zero_variance"}
-    # each micro-batch computes its own longest completion, not the rollout's
-    batches = [(rollout.prompts.take(m.rows), rollout.completions.take(m.rows).trim()) for m in plan.batches]
+    # each micro-batch computes its own longest completion, not the rollout's; with shared prompts each of
+    # its groups is one packed row (the prompt and image once, then the completions)
+    batches = [(rollout.prompts.take(m.rows), rollout.completions.take(m.rows).trim(),
+                [group_of_row[r] for r in m.rows] if algo.shared_prompt else None) for m in plan.batches]
 
     start = time.perf_counter()
     with torch.no_grad():  # fixed for all μ iterations
         policy.eval()
-        ref_logprobs = [adapter.completion_logprobs(reference, p, c, algo.temperature) for p, c in batches]
-        old_logprobs = ([adapter.completion_logprobs(policy, p, c, algo.temperature) for p, c in batches]
+        ref_logprobs = [adapter.completion_logprobs(reference, p, c, algo.temperature, groups=g) for p, c, g in batches]
+        old_logprobs = ([adapter.completion_logprobs(policy, p, c, algo.temperature, groups=g) for p, c, g in batches]
                         if algo.num_iterations > 1 else None)
     reference_s = time.perf_counter() - start
     policy.train()
 
     def micro_batch_loss(k: int, micro: MicroBatch, with_entropy: bool) -> tuple[torch.Tensor, dict[str, float]]:
-        prompts, completions = batches[k]
+        prompts, completions, groups = batches[k]
         logprobs, entropy = adapter.completion_logprobs(policy, prompts, completions, algo.temperature,
-                                                        return_entropy=True)  # [b, Tc] each
+                                                        return_entropy=True, groups=groups)  # [b, Tc] each
         old = old_logprobs[k] if old_logprobs is not None else logprobs.detach()  # π_θ_old
         loss, metrics = grpo_loss(logprobs, old, ref_logprobs[k], rollout.advantages[micro.rows],
                                   completions.mask, clip_eps=algo.clip_eps, beta=algo.beta,

@@ -16,6 +16,8 @@ from transformers import GenerationConfig
 
 from mixed_r1.data.schema import Sample
 from mixed_r1.errors import ConfigError
+from mixed_r1.models.shared_prompt import SharedPromptLayout
+from mixed_r1.models.shared_prompt import install as install_shared_prompt_attention
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -247,6 +249,7 @@ class ModelAdapter(ABC):
         model = AutoModelForImageTextToText.from_pretrained(
             path or self.cfg.path, dtype=self.dtype, attn_implementation=self.attn_implementation(),
             trust_remote_code=self.trust_remote_code)
+        install_shared_prompt_attention(model)  # used only by shared-prompt passes; else the loaded attention
         if not trainable:
             model.eval().requires_grad_(False)
         elif self.cfg.get("gradient_checkpointing"):  # recompute activations in backward: memory for time
@@ -284,17 +287,43 @@ class ModelAdapter(ABC):
             suppress_tokens=self.suppressed_ids or None)
 
     def generate(self, model: torch.nn.Module, batch: PromptBatch, temperature: float,
-                 max_new_tokens: int) -> Completions:
-        """Sample one completion per row of ``batch``.
+                 max_new_tokens: int, group_size: int = 1) -> Completions:
+        """Sample ``group_size`` completions per row of ``batch``: rows ``i*G … i*G+G-1`` are prompt i's.
 
-        For G samples per prompt pass ``batch.repeat(G)``, not ``num_return_sequences``: generate's
-        own expansion repeats flat ``pixel_values`` row-wise, which misassigns multi-tile images.
+        With ``group_size`` > 1 each prompt — its vision tower and prefill — is encoded once, and its KV
+        cache repeated for the G samples (:meth:`prefilled_cache`); the unshared way is
+        ``generate(batch.repeat(G), …)`` (never ``num_return_sequences``: generate's own expansion repeats
+        flat ``pixel_values`` row-wise, which misassigns multi-tile images).
         """
+        config = self.sampling_config(temperature, max_new_tokens)
         with torch.no_grad():
-            out = model.generate(**batch.model_inputs(),
-                                 generation_config=self.sampling_config(temperature, max_new_tokens))
-        ids = out[:, batch.input_ids.shape[1]:]  # [B, Tc]
+            if group_size == 1:
+                out = model.generate(**batch.model_inputs(), generation_config=config)
+            else:
+                cache = self.prefilled_cache(model, batch, group_size)
+                repeated = batch.repeat(group_size)
+                inputs = {k: v for k, v in repeated.model_inputs().items() if k != "pixel_values"}  # in the cache
+                out = model.generate(**inputs, cache=cache, generation_config=config)
+        ids = out[:, batch.input_ids.shape[1]:]  # [B*G, Tc]
         return Completions(ids=ids, mask=self.stop_mask(ids))
+
+    def prefilled_cache(self, model: torch.nn.Module, batch: PromptBatch, group_size: int) -> Any:
+        """The KV cache of every prompt but its last token, computed once per prompt and repeated
+        ``group_size`` times; ``generate`` then feeds only the last token (the first sampling step), so
+        the images are not encoded again. Sampled tokens equal the unshared way's (tested)."""
+        inputs = batch.model_inputs()
+        prefix = {k: v[:, :-1] if k in self.PER_TOKEN_INPUTS else v for k, v in inputs.items()}
+        cache = model(**prefix, use_cache=True).cache
+        cache.batch_repeat_interleave(group_size)
+        self.repeat_generation_state(model, group_size)
+        return cache
+
+    #: the model inputs with one value per prompt token (cut with the prompt for the prefill)
+    PER_TOKEN_INPUTS: tuple[str, ...] = ("input_ids", "attention_mask")
+
+    def repeat_generation_state(self, model: torch.nn.Module, group_size: int) -> None:
+        """State a prefill leaves on the model for the generation steps, repeated per sample (default: none)."""
+        return None
 
     def stop_mask(self, ids: torch.Tensor) -> torch.Tensor:
         """1 up to and including the first stop token (all ones when there is none)."""
@@ -303,18 +332,21 @@ class ModelAdapter(ABC):
         return (~after_stop).long()
 
     def completion_logprobs(self, model: torch.nn.Module, batch: PromptBatch, completions: Completions,
-                            temperature: float = 1.0, return_entropy: bool = False
+                            temperature: float = 1.0, return_entropy: bool = False,
+                            groups: Sequence[int] | None = None
                             ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """Per-token log-probs ``[B, Tc]`` of ``completions`` given the (already repeated) prompts;
-        with ``return_entropy`` also the policy's per-token entropy ``[B, Tc]`` (no gradient)."""
-        n_completion = completions.ids.shape[1]
-        out = model(
-            input_ids=torch.cat([batch.input_ids, completions.ids], dim=1),
-            attention_mask=torch.cat([batch.attention_mask, completions.mask.to(batch.attention_mask.dtype)], dim=1),
-            pixel_values=batch.pixel_values, **self.completion_row_inputs(batch, completions),
-            logits_to_keep=n_completion + 1, use_cache=False)
-        # logits of the last Tc+1 positions; dropping the final one, position t predicts completion token t
-        logits = out.logits[:, :-1].float() / temperature  # [B, Tc, V]
+        with ``return_entropy`` also the policy's per-token entropy ``[B, Tc]`` (no gradient).
+
+        ``groups`` (a group id per row; rows of a group share their prompt) selects the shared-prompt
+        pass (:mod:`mixed_r1.models.shared_prompt`): each group's prompt and image are encoded once, with
+        the same values as the unshared pass (``groups=None``).
+        """
+        if groups is None:
+            logits = self.unshared_logits(model, batch, completions)
+        else:
+            logits = self.shared_prompt_logits(model, batch, completions, groups)
+        logits = logits.float() / temperature  # [B, Tc, V]
         # log-softmax at the taken token only: no second [B, Tc, V] tensor
         log_norm = torch.logsumexp(logits, dim=-1)  # [B, Tc]
         logprobs = logits.gather(-1, completions.ids.unsqueeze(-1)).squeeze(-1) - log_norm
@@ -323,6 +355,56 @@ class ModelAdapter(ABC):
         with torch.no_grad():  # H = log Z − Σ p·logit
             entropy = log_norm - (torch.softmax(logits, dim=-1) * logits).sum(dim=-1)
         return logprobs, entropy
+
+    def unshared_logits(self, model: torch.nn.Module, batch: PromptBatch, completions: Completions) -> torch.Tensor:
+        """``[B, Tc, V]``: position t predicts completion token t, every row with its own prompt copy."""
+        n_completion = completions.ids.shape[1]
+        out = model(
+            input_ids=torch.cat([batch.input_ids, completions.ids], dim=1),
+            attention_mask=torch.cat([batch.attention_mask, completions.mask.to(batch.attention_mask.dtype)], dim=1),
+            pixel_values=batch.pixel_values, **self.completion_row_inputs(batch, completions),
+            logits_to_keep=n_completion + 1, use_cache=False)
+        return out.logits[:, :-1]  # the last Tc+1 positions minus the final one
+
+    def shared_prompt_logits(self, model: torch.nn.Module, batch: PromptBatch, completions: Completions,
+                             groups: Sequence[int]) -> torch.Tensor:
+        """``[B, Tc, V]`` like :meth:`unshared_logits`, from one packed row per group: its prompt once, then one
+        slot of ``Tc`` columns per completion (:class:`SharedPromptLayout`)."""
+        if len(groups) != len(batch):
+            raise ValueError(f"{len(groups)} group ids for {len(batch)} rows")
+        members: dict[int, list[int]] = {}
+        for row, group in enumerate(groups):
+            members.setdefault(group, []).append(row)
+        packed = list(members.values())  # rows of each packed row, in slot order
+        prompts = batch.take([rows[0] for rows in packed])  # [U, Lp] one prompt (and image) per group
+        U, Tc = len(packed), completions.ids.shape[1]
+        k = max(len(rows) for rows in packed)
+        slot_ids = torch.full((U, k, Tc), self.pad_token_id, dtype=completions.ids.dtype, device=completions.ids.device)
+        slot_mask = torch.zeros((U, k, Tc), dtype=completions.mask.dtype, device=completions.mask.device)
+        packed_row = torch.empty(len(batch), dtype=torch.long)
+        slot = torch.empty(len(batch), dtype=torch.long)
+        for u, rows in enumerate(packed):
+            for s, row in enumerate(rows):
+                packed_row[row], slot[row] = u, s
+        slot_ids[packed_row, slot] = completions.ids
+        slot_mask[packed_row, slot] = completions.mask
+        slots = Completions(slot_ids.flatten(1), slot_mask.flatten(1))  # [U, k*Tc]
+        layout = SharedPromptLayout(prompts.input_ids.shape[1], k, Tc, prompts.attention_mask.bool())
+        out = model(
+            input_ids=torch.cat([prompts.input_ids, slots.ids], dim=1),
+            position_ids=self.shared_position_ids(model, prompts, layout),
+            pixel_values=prompts.pixel_values, **self.completion_row_inputs(prompts, slots),
+            logits_to_keep=layout.logit_positions().to(slots.ids.device), use_cache=False, shared_prompt=layout)
+        logits = out.logits.unflatten(1, (k, Tc))  # [U, k, Tc, V]
+        return logits[packed_row.to(logits.device), slot.to(logits.device)]  # [B, Tc, V]
+
+    def shared_position_ids(self, model: torch.nn.Module, prompts: PromptBatch,
+                            layout: SharedPromptLayout) -> torch.Tensor:
+        """Positions of packed rows ``[U, L]``, as the unshared pass numbers them (0.. over the padded prompt,
+        each slot continuing after the prompt); families with other rotary positions override it."""
+        prompt = torch.arange(layout.prompt_len, device=prompts.input_ids.device)
+        slot = layout.prompt_len + torch.arange(layout.slot_len, device=prompts.input_ids.device)
+        return torch.cat([prompt, slot.repeat(layout.slots)]).expand(len(prompts), -1)
 
     def encode_targets(self, texts: Sequence[str]) -> Completions:
         """Supervised targets as completions (stop token appended), for SFT."""

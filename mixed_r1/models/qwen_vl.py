@@ -8,6 +8,7 @@ from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import smart_res
 
 from mixed_r1.errors import ConfigError
 from mixed_r1.models.base import Completions, ModelAdapter, PromptBatch
+from mixed_r1.models.shared_prompt import SharedPromptLayout
 
 
 class QwenVLAdapter(ModelAdapter):
@@ -51,6 +52,25 @@ class QwenVLAdapter(ModelAdapter):
         # completion tokens are text (type 0): without them the 3-D positions of the completion are wrong
         mm = torch.cat([batch.row_inputs["mm_token_type_ids"], torch.zeros_like(completions.ids)], dim=1)
         return {**batch.row_inputs, "mm_token_type_ids": mm}
+
+    def shared_position_ids(self, model: torch.nn.Module, prompts: PromptBatch,
+                            layout: SharedPromptLayout) -> torch.Tensor:
+        """3-D rotary positions ``[3, U, L]``: the prompt's from the model's own ``get_rope_index``, every slot
+        continuing on all three axes from the prompt's last (text) position, as the unshared pass does."""
+        qwen = getattr(model, "module", model).model  # under DeepSpeed, the wrapped model
+        prompt, _ = qwen.get_rope_index(prompts.input_ids, mm_token_type_ids=prompts.row_inputs["mm_token_type_ids"],
+                                        image_grid_thw=prompts.row_inputs["image_grid_thw"],
+                                        attention_mask=prompts.attention_mask)  # [3, U, Lp]
+        slot = prompt[:, :, -1:] + 1 + torch.arange(layout.slot_len, device=prompt.device)  # [3, U, Tc]
+        return torch.cat([prompt, slot.repeat(1, 1, layout.slots)], dim=2)
+
+    PER_TOKEN_INPUTS = ("input_ids", "attention_mask", "mm_token_type_ids")
+
+    def repeat_generation_state(self, model: torch.nn.Module, group_size: int) -> None:
+        """The prefill stores each prompt's 3-D rotary offset (``rope_deltas``) on the model; the generation
+        steps read one per sequence."""
+        qwen = getattr(model, "module", model).model
+        qwen.rope_deltas = qwen.rope_deltas.repeat_interleave(group_size, dim=0)
 
     IMAGE_FRAME_TOKENS = 2  # <|vision_start|> ... <|vision_end|>
 

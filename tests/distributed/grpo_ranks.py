@@ -1,13 +1,16 @@
 """GRPO updates on a fixed global rollout under DeepSpeed, in however many processes torchrun starts.
 
-    torchrun --nproc_per_node 2 tests/distributed/grpo_ranks.py OUT_DIR [none|zero2|zero3[,...]] [tiny_qwen|tiny_internvl]
+    torchrun --nproc_per_node 2 tests/distributed/grpo_ranks.py OUT_DIR ENGINES [tiny_qwen|tiny_internvl]
+
+ENGINES: none, zero2 or zero3, each optionally +unshared, comma-separated (none,zero3,zero3+unshared).
 
 Sampling differs by rank, so the rollout here is fixed: the same global batch of prompts, completion
 tokens and rewards in any world size, each rank taking its share. Rank 0 writes one JSON line per
 scenario to OUT_DIR/results_<stage>.jsonl: loss, gradient norm and a fingerprint of the updated weights. The
 tests compare a 1-process and a 2-process launch (tests/test_distributed.py). The last prompt has a
 wide image, so with 2 processes the ranks' micro-batches carry different numbers of image patches
-(Qwen) or tiles (InternVL).
+(Qwen) or tiles (InternVL). An engine named with ``+unshared`` runs the same scenarios with
+``algo.shared_prompt=false`` (one prompt copy per completion) instead of the default shared-prompt passes.
 """
 from __future__ import annotations
 
@@ -39,8 +42,10 @@ PROMPTS, G, TC = 4, 4, 12
 
 def config(out: Path, stage: str, model: str):
     root = Path(__file__).resolve().parents[2] / "conf"
+    engine, _, variant = stage.partition("+")
     with initialize_config_dir(config_dir=str(root), version_base="1.3"):
-        cfg = compose(config_name="train", overrides=[f"model={model}", f"deepspeed={stage}",
+        cfg = compose(config_name="train", overrides=[f"model={model}", f"deepspeed={engine}",
+                                                      f"algo.shared_prompt={str(variant != 'unshared').lower()}",
                                                       f"trainer.prompts_per_step={PROMPTS}",
                                                       f"algo.group_size={G}", "trainer.micro_batch_size=3"])
     text = OmegaConf.to_yaml(cfg).replace("${hydra:runtime.output_dir}", str(out))
