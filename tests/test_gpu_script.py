@@ -31,3 +31,17 @@ def test_zero3_gpu_script_smoke_trains_through_train_py():
     rows = [line for line in proc.stdout.splitlines() if line.startswith("| ") and "step s" not in line]
     assert [int(r.split("|")[1]) for r in rows] == [1, 2]
     assert all(float(r.split("|")[2]) > 0 and float(r.split("|")[6]) > 0 for r in rows)  # step time, train tokens/s
+
+
+@pytest.mark.slow  # one process: may run beside the others
+def test_shared_prompt_gpu_script_smoke_times_both_settings():
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "tests" / "gpu" / "shared_prompt.py"), "--smoke", "--device", "cpu",
+         "--prompts", "2", "--group", "2", "--new-tokens", "6", "--steps", "1"],
+        cwd=ROOT, capture_output=True, text=True, timeout=600, env=ENV)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = [line for line in proc.stdout.splitlines() if line.startswith("| ") and "setting" not in line]
+    assert [r.split("|")[1].strip() for r in rows] == ["shared", "unshared"]
+    assert all(float(r.split("|")[2]) > 0 and float(r.split("|")[8]) > 0 for r in rows)  # step s, train tok/s
+    diff = float(proc.stdout.split("max |diff| ")[1].split(",")[0])
+    assert diff < 1e-4  # float32: the two passes agree

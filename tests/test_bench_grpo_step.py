@@ -1,0 +1,38 @@
+"""bench/grpo_step.py --quick: ours (and TRL's GRPOTrainer when trl is installed) run a few tiny GRPO steps and
+the Markdown table has one row per side with positive figures. Timings themselves are never asserted."""
+import importlib.util
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ENV, ROOT
+
+
+def table_rows(stdout: str) -> dict[str, list[str]]:
+    """The side column -> the row's cells, for the rows of the printed table."""
+    rows = {}
+    for line in stdout.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if line.startswith("| ") and cells[0] != "side":
+            rows[cells[0]] = cells
+    return rows
+
+
+@pytest.mark.slow  # one process: may run beside the others
+def test_grpo_step_bench_quick_prints_a_row_per_side():
+    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "grpo_step.py"), "--quick", "--threads", "1"],
+                          cwd=ROOT, env={**ENV, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:] + proc.stdout[-2000:]
+    rows = table_rows(proc.stdout)
+    ours = [side for side in rows if side.startswith("ours")]
+    assert ours, proc.stdout
+    expected = ours + (["TRL GRPOTrainer"] if importlib.util.find_spec("trl") else [])
+    assert sorted(rows) == sorted(expected), proc.stdout
+    if not importlib.util.find_spec("trl"):
+        assert "trl is not installed" in proc.stdout
+    for side, cells in rows.items():
+        steps, step_s, rollout_s, tokens_s, completion_len = (float(cells[i].replace(",", "")) for i in (1, 2, 3, 8, 9))
+        assert steps == 2 and step_s > 0 and rollout_s > 0 and tokens_s > 0 and completion_len > 0, (side, cells)
+        no_grad, grad, reference = (int(n) for n in cells[11].split("·"))
+        assert no_grad >= 1 and grad >= 1 and reference >= 1, (side, cells)  # generation, the loss, the KL term
