@@ -81,6 +81,18 @@ def test_shared_pass_equals_unshared_pass_with_eager_attention_and_checkpointing
     _assert_same(adapter, model, batch, completions, groups)
 
 
+def test_shared_pass_with_key_value_heads_expanded_as_on_gpus(adapter, samples, wide_sample, monkeypatch):
+    """On CUDA the shared attention expands grouped key/value heads instead of SDPA's enable_gqa (which
+    falls back to the math kernel with a mask there): the same values."""
+    from mixed_r1.models import shared_prompt
+
+    monkeypatch.setattr(shared_prompt, "masked_gqa_is_fused", lambda device: False)
+    torch.manual_seed(0)
+    model = adapter.load_model()
+    assert model.config.text_config.num_key_value_heads < model.config.text_config.num_attention_heads
+    _assert_same(adapter, model, *_ragged_batch(adapter, samples, wide_sample))
+
+
 def test_vision_tower_runs_once_per_group(family_adapter, samples, wide_sample):
     model = family_adapter.load_model(trainable=False)
     tower = getattr(model.model, "visual", None) or model.model.vision_tower

@@ -54,6 +54,12 @@ class SharedPromptLayout:
         return positions.flatten()
 
 
+def masked_gqa_is_fused(device: torch.device) -> bool:
+    """Whether SDPA with a mask and ``enable_gqa`` runs a fused kernel here: on CPU yes; on CUDA it falls back
+    to the math kernel, which materialises every attention matrix (transformers' ``use_gqa_in_sdpa``)."""
+    return device.type == "cpu"
+
+
 def shared_prompt_attention(module: torch.nn.Module, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
                             attention_mask: torch.Tensor | None, scaling: float | None = None, dropout: float = 0.0,
                             shared_prompt: SharedPromptLayout | None = None, **kwargs: Any
@@ -72,6 +78,10 @@ def shared_prompt_attention(module: torch.nn.Module, query: torch.Tensor, key: t
         raise ValueError(f"packed rows are {L} wide but the layout says {layout.width}")
     device = query.device
     gqa = key.shape[1] != Hq
+    if gqa and not masked_gqa_is_fused(device):  # expand the key/value heads to keep a fused kernel
+        from transformers.integrations.sdpa_attention import repeat_kv
+
+        key, value, gqa = repeat_kv(key, Hq // key.shape[1]), repeat_kv(value, Hq // value.shape[1]), False
     real = layout.prompt_mask.to(device)  # [U, Lp]
 
     # prompt: causal over its real tokens (a padding query sees itself only, so no row is empty)
