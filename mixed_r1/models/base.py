@@ -379,13 +379,12 @@ class ModelAdapter(ABC):
         prompts = batch.take([rows[0] for rows in packed])  # [U, Lp] one prompt (and image) per group
         U, Tc = len(packed), completions.ids.shape[1]
         k = max(len(rows) for rows in packed)
-        slot_ids = torch.full((U, k, Tc), self.pad_token_id, dtype=completions.ids.dtype, device=completions.ids.device)
-        slot_mask = torch.zeros((U, k, Tc), dtype=completions.mask.dtype, device=completions.mask.device)
-        packed_row = torch.empty(len(batch), dtype=torch.long)
-        slot = torch.empty(len(batch), dtype=torch.long)
-        for u, rows in enumerate(packed):
-            for s, row in enumerate(rows):
-                packed_row[row], slot[row] = u, s
+        device = completions.ids.device
+        slot_ids = torch.full((U, k, Tc), self.pad_token_id, dtype=completions.ids.dtype, device=device)
+        slot_mask = torch.zeros((U, k, Tc), dtype=completions.mask.dtype, device=device)
+        place = {row: (u, s) for u, rows in enumerate(packed) for s, row in enumerate(rows)}
+        packed_row = torch.tensor([place[row][0] for row in range(len(batch))], device=device)  # [B]
+        slot = torch.tensor([place[row][1] for row in range(len(batch))], device=device)  # [B]
         slot_ids[packed_row, slot] = completions.ids
         slot_mask[packed_row, slot] = completions.mask
         slots = Completions(slot_ids.flatten(1), slot_mask.flatten(1))  # [U, k*Tc]
@@ -394,9 +393,9 @@ class ModelAdapter(ABC):
             input_ids=torch.cat([prompts.input_ids, slots.ids], dim=1),
             position_ids=self.shared_position_ids(model, prompts, layout),
             pixel_values=prompts.pixel_values, **self.completion_row_inputs(prompts, slots),
-            logits_to_keep=layout.logit_positions().to(slots.ids.device), use_cache=False, shared_prompt=layout)
+            logits_to_keep=layout.logit_positions().to(device), use_cache=False, shared_prompt=layout)
         logits = out.logits.unflatten(1, (k, Tc))  # [U, k, Tc, V]
-        return logits[packed_row.to(logits.device), slot.to(logits.device)]  # [B, Tc, V]
+        return logits[packed_row, slot]  # [B, Tc, V]
 
     def shared_position_ids(self, model: torch.nn.Module, prompts: PromptBatch,
                             layout: SharedPromptLayout) -> torch.Tensor:
