@@ -193,3 +193,13 @@ def test_generation_prefills_each_prompt_once_with_the_same_samples(family_adapt
     assert torch.equal(shared.ids, unshared.ids) and torch.equal(shared.mask, unshared.mask)
     assert len({tuple(row) for row in shared.ids.tolist()}) == 2 * G  # really sampled: every row differs
     assert sum(encoded) * G == patches == prompts.repeat(G).pixel_values.shape[0]
+
+
+def test_sliding_window_layers_are_refused_with_the_key_to_change():
+    from mixed_r1.errors import ConfigError
+    from mixed_r1.models.shared_prompt import shared_prompt_attention
+
+    layout = SharedPromptLayout(prompt_len=2, slots=1, slot_len=2, prompt_mask=torch.ones(1, 2, dtype=torch.bool))
+    q = torch.zeros(1, 2, 4, 8)
+    with pytest.raises(ConfigError, match="algo.shared_prompt=false"):
+        shared_prompt_attention(torch.nn.Module(), q, q, q, None, shared_prompt=layout, sliding_window=4)

@@ -26,6 +26,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from mixed_r1.errors import ConfigError
+
 #: registered attention names are this prefix + the implementation the model was loaded with
 NAME_PREFIX = "mixed_r1_shared_prompt:"
 
@@ -70,7 +72,8 @@ def shared_prompt_attention(module: torch.nn.Module, query: torch.Tensor, key: t
         return loaded_attention(module)(module, query, key, value, attention_mask, scaling=scaling, dropout=dropout,
                                         **kwargs)
     if kwargs.get("sliding_window") is not None:
-        raise NotImplementedError("shared-prompt passes do not support sliding-window attention layers")
+        raise ConfigError("this model has sliding-window attention layers, which shared-prompt passes do not "
+                          "implement: set algo.shared_prompt=false")
     layout = shared_prompt
     U, Hq, L, D = query.shape
     Lp, k, Tc = layout.prompt_len, layout.slots, layout.slot_len
