@@ -1,5 +1,5 @@
-"""bench/grpo_step.py --quick: ours (and TRL's GRPOTrainer when trl is installed) run a few tiny GRPO steps and
-the Markdown table has one row per side with positive figures. Timings themselves are never asserted."""
+"""The bench scripts run and print their tables (timings are never asserted): bench/grpo_step.py --quick (ours,
+and TRL's GRPOTrainer when trl is installed) and bench/update_passes.py on a tiny rollout."""
 import importlib.util
 import subprocess
 import sys
@@ -36,3 +36,19 @@ def test_grpo_step_bench_quick_prints_a_row_per_side():
         assert steps == 2 and step_s > 0 and rollout_s > 0 and tokens_s > 0 and completion_len > 0, (side, cells)
         no_grad, grad, reference = (int(n) for n in cells[11].split("·"))
         assert no_grad >= 1 and grad >= 1 and reference >= 1, (side, cells)  # generation, the loss, the KL term
+
+
+@pytest.mark.slow  # one process: may run beside the others
+def test_update_passes_bench_prints_every_configuration_with_one_gradient():
+    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "update_passes.py"), "--prompts", "1", "--group", "4",
+                           "--min-len", "2", "--max-len", "12", "--micro-batch", "2", "--repeats", "1", "--threads", "1"],
+                          cwd=ROOT, env={**ENV, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in proc.stdout.splitlines()
+            if line.startswith("| ") and not line.startswith("| passes")]
+    assert [r[0].split(" <=")[0] for r in rows] == ["unshared, fixed 2 rows", "unshared, packed",
+                                                     "shared, fixed 2 rows", "shared, packed"]
+    norms = [float(r[5]) for r in rows]
+    assert norms[0] > 0 and max(norms) - min(norms) < 1e-4 * norms[0]  # the same gradient every way
+    computed = [int(r[3].replace(",", "")) for r in rows]
+    assert computed[2] < computed[0]  # one prompt per group instead of one per completion
