@@ -17,7 +17,9 @@ import copy
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -56,11 +58,29 @@ SMOKE = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=1, num_att
              fullatt_block_indexes=[0], tile_size=56, max_pixels=12544)
 
 
-def run_one(name: str, args: argparse.Namespace, work: Path) -> dict[str, float]:
+@dataclass
+class RealShapeRun:
+    """A random-weight model of a real shape, ready for GRPO steps (plain torch engine on one device)."""
+
+    adapter: Any
+    engine: TorchEngine
+    reference: torch.nn.Module
+    algo: GRPOConfig
+    samples: list
+    reward_fn: Any
+
+
+def build_real_shape(name: str, args: argparse.Namespace, work: Path) -> RealShapeRun:
+    """``name``'s shapes (``--smoke``: shrunk) built on ``args.device`` in ``args.dtype`` into ``work/name`` and
+    loaded back through the adapter (``from_pretrained``), with a frozen reference copy and the synthetic
+    samples of ``work/data``; ``args`` carries device, dtype, group, new_tokens, prompts and smoke."""
     tiny_config, shape = REAL_SHAPES[name]
-    spec = {**shape, **(SMOKE if args.smoke else {}), "vocab_size": 512}
+    spec = {**shape, **(SMOKE if args.smoke else {}), "vocab_size": 512, "build_device": args.device,
+            "build_dtype": args.dtype}
     model_dir = work / name
     TINY_BUILDERS["internvl" if tiny_config == "tiny_internvl" else "qwen2_5_vl"](model_dir, corpus(), spec, 0)
+    if args.device.startswith("cuda"):
+        torch.cuda.empty_cache()  # the builder's copy
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         cfg = compose("train", overrides=[
             f"model={tiny_config}", f"model.build_dir={model_dir}", f"model.dtype={args.dtype}", f"device={args.device}",
@@ -71,11 +91,17 @@ def run_one(name: str, args: argparse.Namespace, work: Path) -> dict[str, float]
     device = torch.device(args.device)
     adapter = build_adapter(cfg.model, cfg.prompt, device)
     engine = TorchEngine(adapter.load_model(), lr=cfg.trainer.lr, device=device)
+    reference = engine.prepare_reference(copy.deepcopy(engine.model).eval().requires_grad_(False))
+    return RealShapeRun(adapter, engine, reference, GRPOConfig.from_config(cfg.algo),
+                        load_samples(cfg.data.train_file)[: args.prompts], build_reward(cfg, adapter, engine.model))
+
+
+def run_one(name: str, args: argparse.Namespace, work: Path) -> dict[str, float]:
+    run = build_real_shape(name, args, work)
+    adapter, engine, reference, algo, samples, reward_fn = (run.adapter, run.engine, run.reference, run.algo,
+                                                            run.samples, run.reward_fn)
     policy = engine.model
-    reference = engine.prepare_reference(copy.deepcopy(policy).eval().requires_grad_(False))
-    algo = GRPOConfig.from_config(cfg.algo)
-    samples = load_samples(cfg.data.train_file)[: args.prompts]
-    reward_fn = build_reward(cfg, adapter, policy)
+    device = torch.device(args.device)
     if device.type == "cuda":
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()

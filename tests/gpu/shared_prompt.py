@@ -16,7 +16,6 @@ time and memory, not learning.
 from __future__ import annotations
 
 import argparse
-import copy
 import dataclasses
 import statistics
 import sys
@@ -30,17 +29,10 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests" / "gpu"))
 
-from hydra import compose, initialize_config_dir  # noqa: E402
-from real_shapes import REAL_SHAPES, SMOKE  # noqa: E402
+from real_shapes import REAL_SHAPES, build_real_shape  # noqa: E402
 
-from mixed_r1.components import build_reward  # noqa: E402
-from mixed_r1.data import load_samples  # noqa: E402
-from mixed_r1.data.synthetic import SyntheticSpec, corpus, generate  # noqa: E402
-from mixed_r1.engine import TorchEngine, seed_everything  # noqa: E402
-from mixed_r1.grpo.config import GRPOConfig  # noqa: E402
+from mixed_r1.data.synthetic import SyntheticSpec, generate  # noqa: E402
 from mixed_r1.grpo.step import collect_rollout, grpo_update  # noqa: E402
-from mixed_r1.models import build_adapter  # noqa: E402
-from mixed_r1.models.tiny import TINY_BUILDERS  # noqa: E402
 
 SETTINGS = {"shared": True, "unshared": False}
 
@@ -69,26 +61,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         generate(work / "data", SyntheticSpec(num_samples=max(10, args.prompts), image_size=56 if args.smoke else 448))
-        tiny_config, shape = REAL_SHAPES[args.model]
-        spec = {**shape, **(SMOKE if args.smoke else {}), "vocab_size": 512, "build_device": args.device,
-                "build_dtype": args.dtype}
-        TINY_BUILDERS["internvl" if tiny_config == "tiny_internvl" else "qwen2_5_vl"](work / "model", corpus(), spec, 0)
-        if device.type == "cuda":
-            torch.cuda.empty_cache()
-        with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-            cfg = compose("train", overrides=[
-                f"model={tiny_config}", f"model.build_dir={work / 'model'}", f"model.dtype={args.dtype}",
-                f"device={args.device}", f"algo.group_size={args.group}", f"algo.max_new_tokens={args.new_tokens}",
-                "data=jsonl", f"data.train_file={work / 'data' / 'train.jsonl'}",
-                f"++model.max_pixels={spec.get('max_pixels', 12544)}", f"++model.max_num_tiles={spec.get('max_num_tiles', 4)}"])
-        seed_everything(0)
-        adapter = build_adapter(cfg.model, cfg.prompt, device)
-        engine = TorchEngine(adapter.load_model(), lr=cfg.trainer.lr, device=device)
+        run = build_real_shape(args.model, args, work)
+        adapter, engine, reference, base, samples, reward_fn = (run.adapter, run.engine, run.reference, run.algo,
+                                                                run.samples, run.reward_fn)
         policy = engine.model
-        reference = engine.prepare_reference(copy.deepcopy(policy).eval().requires_grad_(False))
-        base = GRPOConfig.from_config(cfg.algo)
-        samples = load_samples(cfg.data.train_file)[: args.prompts]
-        reward_fn = build_reward(cfg, adapter, policy)
         ready_s = time.perf_counter() - started
 
         def step(shared: bool) -> dict[str, float]:
