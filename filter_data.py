@@ -18,18 +18,14 @@ from omegaconf import DictConfig
 
 @hydra.main(config_path="conf", config_name="filter", version_base="1.3")
 def main(cfg: DictConfig) -> None:
-    from mixed_r1.errors import UserError  # imported late: `--cfg job` and `--help` stay instant
+    from mixed_r1.errors import exit_on_user_error  # imported late: `--cfg job` and `--help` stay instant
     from mixed_r1.filter import run_filter
 
-    try:
-        run_filter(cfg)
-    except UserError as err:
-        sys.exit(f"error: {err}")
+    exit_on_user_error(run_filter, cfg)
 
 
 if __name__ == "__main__":
-    from mixed_r1.engine.distributed import share_run_stamp, strip_local_rank
+    from mixed_r1.engine.distributed import prepare_launch
 
-    sys.argv = strip_local_rank(sys.argv)
-    share_run_stamp("MIXED_R1_RUN_STAMP")
+    sys.argv = prepare_launch(sys.argv)  # every rank of a launch writes into one run folder
     main()

@@ -7,7 +7,6 @@ The logic lives in ``mixed_r1/report/``; missing runs are marked in the tables, 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Sequence
 
@@ -23,14 +22,12 @@ def main(argv: Sequence[str] | None = None) -> Path:
     if not args.runs.is_dir():
         parser.error(f"--runs {args.runs}: no such folder")
 
-    from mixed_r1.errors import UserError  # imported late: `--help` stays instant
+    from mixed_r1.errors import exit_on_user_error  # imported late: `--help` stays instant
     from mixed_r1.report import write_report
     from mixed_r1.report.plots import DEFAULT_WINDOW
 
-    try:
-        path = write_report(args.runs, args.out or args.runs / "report", window=args.window or DEFAULT_WINDOW)
-    except UserError as err:
-        sys.exit(f"error: {err}")
+    path = exit_on_user_error(write_report, args.runs, args.out or args.runs / "report",
+                              window=args.window or DEFAULT_WINDOW)
     print(path)
     return path
 

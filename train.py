@@ -16,19 +16,15 @@ from omegaconf import DictConfig
 
 @hydra.main(config_path="conf", config_name="train", version_base="1.3")
 def main(cfg: DictConfig) -> float:
-    from mixed_r1.errors import UserError  # imported late: `--cfg job` and `--help` stay instant
+    from mixed_r1.errors import exit_on_user_error  # imported late: `--cfg job` and `--help` stay instant
     from mixed_r1.recipe import run
 
-    try:
-        summary = run(cfg, HydraConfig.get().runtime.output_dir)
-    except UserError as err:  # bad data or config: the message says what to fix; a trace would only hide it
-        sys.exit(f"error: {err}")
+    summary = exit_on_user_error(run, cfg, HydraConfig.get().runtime.output_dir)
     return summary.get("reward_last", float("nan"))
 
 
 if __name__ == "__main__":
-    from mixed_r1.engine.distributed import share_run_stamp, strip_local_rank
+    from mixed_r1.engine.distributed import prepare_launch
 
-    sys.argv = strip_local_rank(sys.argv)
-    share_run_stamp("MIXED_R1_RUN_STAMP")  # every rank of a launch writes into one run folder
+    sys.argv = prepare_launch(sys.argv)  # every rank of a launch writes into one run folder
     main()

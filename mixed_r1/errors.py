@@ -1,4 +1,10 @@
 """Errors a user can fix (bad data, inconsistent config): entry points print them without a stack trace."""
+from __future__ import annotations
+
+import sys
+from typing import Any, Callable, TypeVar
+
+T = TypeVar("T")
 
 
 class UserError(ValueError):
@@ -15,3 +21,12 @@ class ConfigError(UserError):
 
 class TrainingDiverged(UserError):
     """Too many consecutive steps with a non-finite loss or reward."""
+
+
+def exit_on_user_error(run: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """``run(*args, **kwargs)``; a :class:`UserError` ends the process with its one-line message (the message
+    says what to fix; a stack trace would only hide it). Every entry point runs through it."""
+    try:
+        return run(*args, **kwargs)
+    except UserError as err:
+        sys.exit(f"error: {err}")

@@ -177,3 +177,15 @@ def share_run_stamp(env_var: str) -> None:
         return
     init_process_group()
     os.environ[env_var] = broadcast_object(time.strftime("%Y-%m-%d/%H-%M-%S"))
+
+
+#: rank 0's start time, which conf/*.yaml read for the run folder (hydra.run.dir)
+RUN_STAMP_ENV = "MIXED_R1_RUN_STAMP"
+
+
+def prepare_launch(argv: list[str]) -> list[str]:
+    """What every entry point does before Hydra parses: drop the ``deepspeed`` launcher's ``--local_rank``
+    and give every rank of a launch rank 0's start time, so all ranks write into one run folder."""
+    argv = strip_local_rank(argv)
+    share_run_stamp(RUN_STAMP_ENV)
+    return argv
