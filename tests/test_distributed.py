@@ -131,6 +131,34 @@ def test_internvl_ranks_with_different_tile_counts_match_one_process(tmp_path):
     _assert_runs_agree(runs)
 
 
+@pytest.mark.slow
+def test_internvl_checkpoint_trains_under_zero3_when_its_text_model_is_first_imported_inside_zero_init(
+        tmp_path, tiny_checkpoints):
+    """A user's InternVL run: train.py loads a checkpoint from disk (nothing imported its Qwen2 text model
+    before), policy and reference are built inside zero.Init one after the other, and the reference pass
+    runs. With transformers >= 5.25 (``kernels``' decorated attention) this crashed at the first update with
+    "'Qwen2Attention' object has no attribute '_kernel_funcs'" unless the classes are defined first
+    (models.base.define_model_classes)."""
+    proc = _train(f"hydra.run.dir={tmp_path}", "model=tiny_internvl", f"model.path={tiny_checkpoints['tiny_internvl']}",
+                  "deepspeed=zero3", "warmup.steps=0", "trainer.max_steps=1", "trainer.prompts_per_step=2",
+                  "algo.group_size=2", "algo.max_new_tokens=6", "data.synthetic.num_samples=8",
+                  "trainer.save_every=0", timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    [record] = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert record["phase"] == "grpo" and math.isfinite(record["kl"])
+
+
+def test_model_classes_of_every_sub_config_are_defined_before_loading():
+    from transformers import InternVLConfig, Qwen2_5_VLConfig
+
+    from mixed_r1.models.base import define_model_classes
+
+    names = lambda config: sorted(cls.__name__ for cls in define_model_classes(config))
+    assert names(InternVLConfig()) == ["InternVLModel", "InternVLVisionModel", "Qwen2Model"]
+    assert names(Qwen2_5_VLConfig()) == ["Qwen2_5_VLModel", "Qwen2_5_VLTextModel",
+                                         "Qwen2_5_VisionTransformerPretrainedModel"]
+
+
 @launches_processes
 def test_train_py_in_two_zero3_processes_matches_one_process(tmp_path):
     """torchrun train.py: one run folder, one metrics line per step, an HF export, and a supervised phase

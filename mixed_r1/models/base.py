@@ -119,6 +119,29 @@ def question_text(sample: Sample, prompt: Any) -> str:
     return " ".join(text.split())
 
 
+def define_model_classes(config: Any) -> list[type]:
+    """Import the model class of ``config`` and of each of its sub-configs (InternVL's Qwen2 text model, ...).
+
+    Why: under ZeRO-3, ``from_pretrained`` builds the model inside DeepSpeed's ``zero.Init``, which wraps the
+    ``__init__`` of every ``nn.Module`` class *defined* while it is active and, on leaving, puts back the
+    ``__init__`` it saw when the class was created, i.e. before any class decorator ran. transformers >= 5.25
+    decorates attention classes with ``kernels``' ``use_kernelized_func``, whose ``__init__`` sets the
+    ``_kernel_funcs`` that its ``forward`` reads. A modeling module first imported inside ``zero.Init`` (a
+    sub-model built by ``AutoModel.from_config``) therefore loses the decorated ``__init__``, and the next
+    model built from it (the reference) fails in its first forward with "no attribute '_kernel_funcs'".
+    Defined here, before ``zero.Init``, the classes keep their own ``__init__`` through it."""
+    from transformers import MODEL_MAPPING, PreTrainedConfig
+
+    classes, pending = [], [config]
+    while pending:
+        node = pending.pop()
+        if type(node) in MODEL_MAPPING:
+            classes.append(MODEL_MAPPING[type(node)])
+        pending.extend(sub for key in type(node).sub_configs
+                       if isinstance(sub := getattr(node, key, None), PreTrainedConfig))
+    return classes
+
+
 class ModelAdapter(ABC):
     """One per model family: loading, prompts, image budget, box frames, log-probs, embeddings."""
 
@@ -246,6 +269,7 @@ class ModelAdapter(ABC):
         (``build_engine`` / ``engine.prepare_reference``): the model comes back where it was loaded."""
         from transformers import AutoModelForImageTextToText
 
+        define_model_classes(self.model_config)  # before ZeRO-3's zero.Init: see its docstring
         model = AutoModelForImageTextToText.from_pretrained(
             path or self.cfg.path, dtype=self.dtype, attn_implementation=self.attn_implementation(),
             trust_remote_code=self.trust_remote_code)
