@@ -5,7 +5,6 @@ extraction prompt and ``judge_extracted``), and the aggregate."""
 from __future__ import annotations
 
 import math
-import time
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ from mixed_r1.eval.benchmarks.mathvista import (
     last_boxed,
 )
 from tests.data.layouts import hf_image, png_bytes, write_parquet
+from tests.linear_time import BOUND, SCALE, growth
 
 MC_QUERY = ("Hint: Please answer the question and provide the correct option letter, e.g., A, B, C, D, at the end.\n"
             "Question: Find $m\\angle H$\nChoices:\n(A) 135°\n(B) 140°\n(C) 145°\n(D) 150°")
@@ -197,17 +197,31 @@ def test_boxes_are_matched_and_the_last_counts() -> None:
     assert score("mathvista", free("14", "integer"), "\\boxed{3} is wrong; \\boxed{14}") == 1.0
 
 
-@pytest.mark.parametrize("response", [
-    "9" * 1_000_000, "\\boxed{" * 100_000, "(" * 1_000_000, "answer " * 100_000, "[" * 1_000_000, "{" * 1_000_000,
-    "é∞π" * 300_000, "1," * 500_000, " " * 1_000_000 + "7", "\x00\ud800", "A" * 1_000_000,
-])
-def test_untrusted_replies_never_raise_and_stay_fast(response: str) -> None:
+# untrusted replies, by size (the large ones ~1 MB at SCALE x the small size)
+HOSTILE = {
+    "digits": lambda n: "9" * n, "open boxes": lambda n: "\\boxed{" * (n // 7), "open parens": lambda n: "(" * n,
+    "answer words": lambda n: "answer " * (n // 7), "open brackets": lambda n: "[" * n, "open braces": lambda n: "{" * n,
+    "non-ascii": lambda n: "é∞π" * (n // 3), "list items": lambda n: "1," * (n // 2), "spaces": lambda n: " " * n + "7",
+    "letters": lambda n: "A" * n,
+}
+SMALL = 1_000_000 // SCALE
+
+
+def _score_all(response: str) -> list[float]:
     records = [mc(), free("14", "integer"), free("1.2", "float", 1.0), free("[2014, 2016]", "list"),
                free("x", "text", choices="not a list")]
-    start = time.perf_counter()
-    for record in records:
-        assert score("mathvista", record, response) in (0.0, 1.0)
-    assert time.perf_counter() - start < 10.0  # linear work; a quadratic scan of 1 MB takes far longer
+    return [score("mathvista", record, response) for record in records]
+
+
+@pytest.mark.parametrize("response", [make(SCALE * SMALL) for make in HOSTILE.values()] + ["\x00\ud800"])
+def test_untrusted_replies_never_raise(response: str) -> None:
+    assert all(verdict in (0.0, 1.0) for verdict in _score_all(response))
+
+
+@pytest.mark.parametrize("name", HOSTILE)
+def test_untrusted_replies_take_linear_time(name: str) -> None:
+    """A quadratic scan of a 1 MB reply would stall an evaluation: CPU time on an 8x reply grows ~8x."""
+    assert growth(_score_all, HOSTILE[name], SMALL) < BOUND
 
 
 # ----------------------------------------------------------------------------- aggregation

@@ -3,7 +3,6 @@ shards it must not read), VLMEvalKit's option matcher through the public seam ``
 circular aggregation (a question counts only when every rotated copy is right)."""
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +13,7 @@ from mixed_r1.eval import score
 from mixed_r1.eval.benchmarks import benchmark
 from mixed_r1.eval.benchmarks.mmbench import BENCHMARK, aggregate, infer_choice
 from tests.data.layouts import hf_image, png_bytes, write_parquet
+from tests.linear_time import BOUND, SCALE, growth
 
 POST = "\n\nAnswer with the option's letter from the given choices directly."
 
@@ -115,13 +115,23 @@ def test_string_index_and_nan_cells_of_other_revisions() -> None:
     assert score("mmbench", record, "D") == 0.0 and BENCHMARK.judge(record, "D").parsed is None
 
 
-def test_untrusted_text_is_handled_fast() -> None:
-    huge = ["x" * 1_000_000, "B " * 500_000, "answer is " + " " * 1_000_000 + "B", "(" * 1_000_000,
-            "\u202e\u0000🙂" * 100_000, "correct " * 200_000]
-    start = time.perf_counter()
-    verdicts = [score("mmbench", RECORD, text) for text in huge]
-    assert time.perf_counter() - start < 5.0
-    assert verdicts == [0.0, 0.0, 1.0, 0.0, 0.0, 0.0]
+# untrusted text by size (the large ones ~1 MB at SCALE x the small size) -> its verdict
+HOSTILE = {
+    "letters": (lambda n: "x" * n, 0.0), "repeated option": (lambda n: "B " * (n // 2), 0.0),
+    "spaces before the answer": (lambda n: "answer is " + " " * n + "B", 1.0), "open parens": (lambda n: "(" * n, 0.0),
+    "controls and emoji": (lambda n: "\u202e\u0000🙂" * (n // 10), 0.0), "correct words": (lambda n: "correct " * (n // 5), 0.0),
+}
+SMALL = 1_000_000 // SCALE
+
+
+@pytest.mark.parametrize("name", HOSTILE)
+def test_untrusted_text_is_scored_in_linear_time(name: str) -> None:
+    make, verdict = HOSTILE[name]
+    assert score("mmbench", RECORD, make(SCALE * SMALL)) == verdict
+    assert growth(lambda text: score("mmbench", RECORD, text), make, SMALL) < BOUND  # CPU time: ~8x on 8x text
+
+
+def test_records_missing_fields_never_raise() -> None:
     assert score("mmbench", {}, "B") == 0.0  # a record without options or answer: never raises
     assert infer_choice(None, {"A": "x"}) is None  # type: ignore[arg-type]
 

@@ -3,7 +3,6 @@ options parsed out of the question's two published layouts, letter matching thro
 ``mixed_r1.eval.score``, and the category-mean aggregate."""
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +12,7 @@ from mixed_r1.eval import score
 from mixed_r1.eval.benchmarks import benchmark
 from mixed_r1.eval.benchmarks.mmstar import BENCHMARK, aggregate, options
 from tests.data.layouts import hf_image, png_bytes, write_parquet
+from tests.linear_time import BOUND, SCALE, growth
 
 INLINE = ("Which option describe the object relationship in the image correctly?\nOptions: A: The suitcase is on "
           "the book., B: The suitcase is beneath the cat., C: 3, 4, and 5, D: The suitcase is beneath the book.")
@@ -100,9 +100,10 @@ def test_other_layouts_and_untrusted_text() -> None:
     assert score("mmstar", mathvista, "C") == 1.0 and score("mmstar", mathvista, "12") == 1.0
     assert score("mmstar", mathvista, "15") == 0.0
     assert score("mmstar", {"question": "What is shown?", "answer": "d"}, "(D)") == 1.0  # unparsed options: A-D
-    start = time.perf_counter()
-    assert [score("mmstar", RECORD, text) for text in ("b" * 1_000_000, "B " * 500_000, "\x00🙂" * 200_000)] == [0.0] * 3
-    assert time.perf_counter() - start < 5.0
+    hostile = (lambda n: "b" * n, lambda n: "B " * (n // 2), lambda n: "\x00🙂" * (n // 5))
+    assert [score("mmstar", RECORD, make(1_000_000)) for make in hostile] == [0.0] * 3
+    for make in hostile:  # CPU time on an 8x text grows ~8x, not the ~64x of a quadratic scan
+        assert growth(lambda text: score("mmstar", RECORD, text), make, 1_000_000 // SCALE) < BOUND
     assert score("mmstar", {}, "B") == 0.0
 
 
