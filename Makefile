@@ -1,25 +1,52 @@
-# `make demo` and `make test` work on a fresh machine: they create .venv and install what is needed.
+# `make demo` and `make test` work on a fresh machine: they create .venv and install what is needed, every package at
+# the exact version in requirements-lock.txt (README, "Installs").
 VENV ?= .venv
 PY := $(VENV)/bin/python
-# The CPU build on machines without CUDA (this one is on local disk); on a GPU machine pick your build,
-# e.g. `make install TORCH_SPEC="torch==2.6.0"`. Torch already present in the venv is kept.
-TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.installed
+LOCK := requirements-lock.txt
+# where the lock's CPU torch build (torch==2.13.0+cpu) comes from: this machine's wheel folder, else PyTorch's CPU index
+TORCH_CPU_SOURCE ?= $(if $(wildcard /opt/wheels/torch-*+cpu-*.whl),--find-links /opt/wheels,--extra-index-url https://download.pytorch.org/whl/cpu)
+# the interpreter and platform the lock files are compiled for (stated in their headers)
+LOCK_PYTHON ?= 3.11
+LOCK_PLATFORM ?= x86_64-manylinux_2_28
 
 export HF_HUB_OFFLINE := 1
 export WANDB_MODE := disabled
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install demo data-demo lint test clean table1 table2 table3 table4 report tiny-inputs
+.PHONY: install install-gpu lock demo data-demo lint test test-latest clean table1 table2 table3 table4 report tiny-inputs
 
 install: $(STAMP)
 
-$(STAMP): requirements.txt requirements-dev.txt
+# --no-deps: the lock is the whole set, so nothing outside it can come in; pip check proves the set is consistent
+$(STAMP): $(LOCK)
 	test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q "$(TORCH_SPEC)"
-	$(PY) -m pip install -q -r requirements.txt -r requirements-dev.txt
+	$(PY) -m pip install -q "$$(grep '^pip==' $(LOCK))"
+	$(PY) -m pip install -q --no-deps $(TORCH_CPU_SOURCE) -r $(LOCK)
+	$(PY) -m pip check
 	touch $(STAMP)
+
+# A GPU machine: the same packages under constraints-gpu.txt (CUDA torch, flash-attn compiled against it last)
+install-gpu:
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q "$$(grep '^pip==' constraints-gpu.txt)"
+	$(PY) -m pip install -q -c constraints-gpu.txt -r requirements.txt -r requirements-dev.txt \
+		$$(grep -v -e '^#' -e '^flash-attn' -e '^$$' requirements-gpu.txt)
+	$(PY) -m pip install -q --no-build-isolation -c constraints-gpu.txt flash-attn
+	$(PY) -m pip check
+	touch $(STAMP)
+
+# Regenerate both lock files from the ranges (requirements*.txt) and the torch pins (constraints-cpu.txt,
+# requirements-gpu.txt) with today's newest releases; then `make test` (and `make test-latest` shows what moved).
+lock:
+	test -x $(VENV)/bin/uv || { test -x $(PY) || python3 -m venv $(VENV); \
+		$(PY) -m pip install -q "$$(grep -o '^uv==[^ ]*' requirements-dev.txt)"; }
+	UV_FIND_LINKS=$(if $(wildcard /opt/wheels),/opt/wheels,) $(VENV)/bin/uv pip compile --quiet \
+		requirements.txt requirements-dev.txt -c constraints-cpu.txt $(if $(wildcard /opt/wheels),,--index-strategy \
+		unsafe-best-match --extra-index-url https://download.pytorch.org/whl/cpu) \
+		--python-version $(LOCK_PYTHON) --python-platform $(LOCK_PLATFORM) -o $(LOCK)
+	$(VENV)/bin/uv pip compile --quiet requirements.txt requirements-dev.txt requirements-gpu.txt \
+		--python-version $(LOCK_PYTHON) --python-platform $(LOCK_PLATFORM) -o constraints-gpu.txt
 
 demo: $(STAMP)
 	$(PY) train.py experiment=demo $(ARGS)
@@ -134,5 +161,20 @@ lint: $(STAMP)
 test: lint
 	$(PY) -m pytest -q -n 2 --dist loadgroup tests $(ARGS)
 
+# The newest releases the ranges allow, in a fresh venv of their own, before a user meets them: the fast suite plus
+# the ZeRO-3 tests (where upstream breaks have hit). torch stays at the CPU build of constraints-cpu.txt (the newest
+# PyPI torch is a multi-GB CUDA build); LATEST_TORCH="" lifts that. Prints what differs from the lock first.
+LATEST_VENV ?= .venv-latest
+LATEST_TORCH ?= -c constraints-cpu.txt
+test-latest:
+	rm -rf $(LATEST_VENV) && python3 -m venv $(LATEST_VENV)
+	$(LATEST_VENV)/bin/python -m pip install -q --upgrade pip
+	$(LATEST_VENV)/bin/python -m pip install -q --upgrade --upgrade-strategy eager $(TORCH_CPU_SOURCE) $(LATEST_TORCH) \
+		-r requirements.txt -r requirements-dev.txt
+	$(LATEST_VENV)/bin/python -m pip check
+	$(LATEST_VENV)/bin/python -m tests.lockfile $(LOCK)
+	$(LATEST_VENV)/bin/python -m pytest -q -n 2 --dist loadgroup -m "not slow and not installed_from_lock" tests $(ARGS)
+	$(LATEST_VENV)/bin/python -m pytest -q tests/test_distributed.py $(ARGS)
+
 clean:
-	rm -rf outputs multirun runs .pytest_cache
+	rm -rf outputs multirun runs .pytest_cache $(LATEST_VENV)

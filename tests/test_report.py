@@ -207,3 +207,12 @@ def test_report_of_an_empty_runs_root_marks_everything_missing(tmp_path):
     assert text.count("missing: runs/") == 4 + 4 + 6 + 3 + 3 + 5  # every row of every table
     assert text.count("missing: `runs/table4/") == 5  # and each of Fig. 4's curves
     assert "nothing drawn" in text and not list((tmp_path / "out").glob("*.png"))
+
+
+def test_paper_numbers_cite_the_paper_by_title_and_arxiv_id():
+    from mixed_r1.report import paper as paper_module
+
+    source = (Path(paper_module.__file__).parent / "paper_numbers.yaml").read_text()
+    head = source[:source.index("\npaper:")]
+    assert "arXiv:2505.24164" in head and "Mixed-R1: Unified Reward Perspective" in head
+    assert "/work/" not in source and ".txt" not in head  # no local file stands in for the paper
