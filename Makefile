@@ -18,11 +18,12 @@ export TOKENIZERS_PARALLELISM := false
 
 install: $(STAMP)
 
-# --no-deps: the lock is the whole set, so nothing outside it can come in; pip check proves the set is consistent
+# --no-deps: the lock is the whole set, so nothing outside it can come in; pip check proves the set is consistent.
+# --build-constraint: a source distribution (deepspeed) is built with the lock's setuptools, not the newest release
 $(STAMP): $(LOCK)
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q "$$(grep '^pip==' $(LOCK))"
-	$(PY) -m pip install -q --no-deps $(TORCH_CPU_SOURCE) -r $(LOCK)
+	$(PY) -m pip install -q --no-deps --build-constraint $(LOCK) $(TORCH_CPU_SOURCE) -r $(LOCK)
 	$(PY) -m pip check
 	touch $(STAMP)
 
