@@ -285,3 +285,13 @@ def test_allava_captions(tmp_path: Path) -> None:
     assert (line["id"], line["type"], line["source"]) == ("allava-allava_laion_cap_100277305", "open_ended", "allava")
     assert (line["problem"], line["answer"], line["image_size"]) == ("Please depict the image in words.", caption, [48, 36])
     assert line["options"] is None and line["meta"] == {"allava_id": "allava_laion_cap_100277305"}
+
+
+def test_allava_text_only_records_are_skipped_as_having_no_image(tmp_path: Path) -> None:
+    """ALLaVA-Text (Evol-Instruct-GPT4-Turbo-143K.json) records carry ``idx`` and conversations, no image and no id:
+    the reason given is the missing image, not the missing id."""
+    text_only = {"idx": "evol_instruct_0", "conversations": [
+        {"from": "human", "value": "Explain recursion."}, {"from": "gpt", "value": "A function calling itself."}]}
+    report, lines = run("allava", write_json(tmp_path / "Evol-Instruct-GPT4-Turbo-143K.json", [text_only]), tmp_path)
+    assert counts(report) == (1, 0, {"no image": 1}) and lines == []
+    assert "text-only" in report.first["no image"]

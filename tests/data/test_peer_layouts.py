@@ -67,7 +67,7 @@ def test_vlm_r1_jsonl_import_maps_reward_methods(tmp_path: Path) -> None:
                               "not one image": 1, "answer letter not among the options": 1,
                               "no options in the question": 2, "answer is not yes/no": 1, "malformed record": 2,
                               "no image": 1, "fails the schema": 1}
-    assert [s["id"] for s in samples] == [f"vlm_r1-{i}" for i in range(1, 9)]
+    assert [s["id"] for s in samples] == [f"vlm_r1-train-{i}" for i in range(1, 9)]  # ids are per file
     assert fields(samples[0]) == ("Which colour is the block?", "B", "multiple_choice", ["red", "green", "blue"], [40, 30])
     assert fields(samples[1]) == ("Is there a cube?", "yes", "yes_no", None, [40, 30])
     assert fields(samples[2])[1:] == ([2.5, 3.0, 20.0, 18.0], "grounding", None, [40, 30])
@@ -81,6 +81,62 @@ def test_vlm_r1_jsonl_import_maps_reward_methods(tmp_path: Path) -> None:
         "mcq", "yes_no", "default", "default", "default", "math", "llm", "default"]
     assert all(s["source"] == "vlm_r1" for s in samples)
     assert Path(tmp_path / "out" / samples[0]["image"]).resolve() == (root / a).resolve()
+
+
+def rec(image: str, expression: str, box: Any, normalized: Any = None) -> dict[str, Any]:
+    """One record of VLM-R1's REC files (rec_jsons_processed/refcoco*_train.json, read by grpo_rec.py and
+    src/eval/test_rec_r1.py): the box in original pixels as ``solution``, the 0-1000 box beside it."""
+    return {"image": image, "problem": "Please provide the bounding box coordinate of the region this sentence "
+            f"describes: {expression}.", "solution": box, "normalized_solution": normalized or [0, 0, 500, 500]}
+
+
+def test_vlm_r1_rec_files_convert_to_grounding(tmp_path: Path) -> None:
+    root = tmp_path / "coco"
+    write_image(root / "train2014" / "COCO_train2014_000000000009.jpg", 64, 48)
+    image = "train2014/COCO_train2014_000000000009.jpg"
+    data = write_json(tmp_path / "rec_jsons_processed" / "refcocog_train.json", [
+        rec(image, "the red block on the left", [2, 3.5, 30, 40]),
+        rec(image, "the small block", "<answer>[10, 10, 20, 30]</answer>"),  # a box in answer tags
+        rec(image, "the block beyond the edge", [10, 10, 90, 30]),           # x2 outside the 64 px width
+    ])
+    report = convert("vlm_r1", data, tmp_path / "out" / "rec.jsonl", images=root)
+    samples = read_jsonl(tmp_path / "out" / "rec.jsonl")
+    assert (report.read, report.written, dict(report.skipped)) == (3, 2, {"fails the schema": 1})
+    assert [(s["type"], s["answer"], s["image_size"]) for s in samples] == [
+        ("grounding", [2.0, 3.5, 30.0, 40.0], [64, 48]), ("grounding", [10.0, 10.0, 20.0, 30.0], [64, 48])]
+    assert samples[0]["problem"].endswith("describes: the red block on the left.")
+    assert [s["id"] for s in samples] == ["vlm_r1-refcocog_train-0", "vlm_r1-refcocog_train-1"]  # no id: position
+
+
+def test_a_box_in_answer_tags_is_grounding_in_the_jsonl_layout_too(tmp_path: Path) -> None:
+    root = tmp_path / "imgs"
+    write_image(root / "a.png", 40, 30)
+    data = write_jsonl(tmp_path / "rec.jsonl", [vlm(1, "a.png", "Where is the block?", "<answer>[1, 2, 10, 12]</answer>"),
+                                                vlm(2, "a.png", "Where is it?", "<answer> [3, 4, 20, 25] </answer>", "default")])
+    report = convert("vlm_r1", data, tmp_path / "out.jsonl", images=root)
+    assert (report.written, dict(report.skipped)) == (2, {})
+    assert [s["answer"] for s in read_jsonl(tmp_path / "out.jsonl")] == [[1.0, 2.0, 10.0, 12.0], [3.0, 4.0, 20.0, 25.0]]
+
+
+def test_a_folder_of_vlm_r1_files_keeps_every_record_though_each_file_numbers_its_ids_from_1(tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    write_image(root / "a.png", 40, 30)
+    folder = tmp_path / "vlm_r1_files"
+    write_jsonl(folder / "clevr.jsonl", [vlm(1, "a.png", "Is it red?", "yes", "yes_no"),
+                                         vlm(2, "a.png", "How many cubes?", "3", "math")])
+    write_jsonl(folder / "mcq" / "geoqa.jsonl", [vlm(1, "a.png", "Which?\nA. 1\nB. 2", "B", "mcq"),
+                                                 vlm(2, "a.png", "Is it round?", "no", "yes_no")])
+    report = convert("vlm_r1", folder, tmp_path / "out.jsonl", images=root)
+    assert (report.read, report.written, dict(report.skipped), report.renamed) == (4, 4, {}, 0)
+    assert [s["id"] for s in read_jsonl(tmp_path / "out.jsonl")] == [
+        "vlm_r1-clevr-1", "vlm_r1-clevr-2", "vlm_r1-mcq-geoqa-1", "vlm_r1-mcq-geoqa-2"]
+    # an id repeated inside one file is no reason to lose a record: kept under a numbered id, and counted
+    write_jsonl(folder / "clevr.jsonl", [vlm(1, "a.png", "Is it red?", "yes", "yes_no"),
+                                         vlm(1, "a.png", "Is it blue?", "no", "yes_no")])
+    again = convert("vlm_r1", folder / "clevr.jsonl", tmp_path / "again.jsonl", images=root)
+    assert (again.written, dict(again.skipped), again.renamed) == (2, {}, 1)
+    assert [s["id"] for s in read_jsonl(tmp_path / "again.jsonl")] == ["vlm_r1-clevr-1", "vlm_r1-clevr-1-1"]
+    assert "kept 1 sample(s) whose id repeated" in again.format()
 
 
 # ----------------------------------------------------------------------------- R1-V import

@@ -122,3 +122,20 @@ def test_the_demo_sources_convert_back_to_the_samples_they_came_from(tmp_path: P
     original = load_samples(generate(tmp_path / "original", SyntheticSpec(num_samples=40, seed=1)))
     key = lambda s: (s.problem, s.answer, s.type, s.options, s.image_size)
     assert sorted(map(key, back), key=str) == sorted(map(key, original), key=str)
+
+
+def test_a_save_to_disk_folder_converts_and_a_stray_json_file_is_reported_not_fatal(tmp_path: Path) -> None:
+    """`datasets`' save_to_disk always writes dataset_info.json and state.json beside the arrow shard: they are
+    metadata, not records. Any other .json in the folder that holds no list of records is a counted skip."""
+    folder = tmp_path / "chartqa_saved"
+    write_arrow_stream(folder / "data-00000-of-00001.arrow", CHARTQA_ROWS[:3])
+    (folder / "dataset_info.json").write_text(json.dumps({"citation": "", "features": {"query": {"dtype": "string"}}}))
+    (folder / "state.json").write_text(json.dumps({"_data_files": [{"filename": "data-00000-of-00001.arrow"}],
+                                                   "_fingerprint": "abc", "_split": "train"}))
+    (folder / "notes.json").write_text(json.dumps({"comment": "downloaded by hand"}))
+    report = convert("chartqa", folder, tmp_path / "out" / "chartqa.jsonl")
+    assert (report.read, report.written) == (4, 2)  # 3 rows and the stray file
+    assert report.skipped == {"answer is not a number": 1, "not a data file": 1}
+    assert "notes.json" in report.first["not a data file"] and "got dict" in report.first["not a data file"]
+    with pytest.raises(DataError, match="expected a JSON list of records, got dict"):  # named directly: an error
+        convert("chartqa", folder / "notes.json", tmp_path / "out" / "notes.jsonl")

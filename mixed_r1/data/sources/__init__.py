@@ -21,6 +21,7 @@ from mixed_r1.data.sources.base import (
     Exporter,
     ImageStore,
     Skip,
+    Where,
     read_records,
     run_conversion,
     run_export,
@@ -70,7 +71,8 @@ def convert(source: str, input: str | Path, output: str | Path, images: str | Pa
     input, output = Path(input), Path(output)
     store = ImageStore(out_dir=Path(images) if images else output.parent / "images",
                        root=Path(images) if images else (input if input.is_dir() else input.parent))
-    report = run_conversion(source, known[source], read_records(input), output, store)
+    report = run_conversion(source, known[source], read_records(input), output, store,
+                            root=input if input.is_dir() else None)
     report.input = str(input)
     return report
 
@@ -84,6 +86,6 @@ def export(fmt: str, samples: list[Sample], output: str | Path, image_root: str 
     return run_export(fmt, known[fmt], samples, Path(output), ExportContext(root))
 
 
-__all__ = ["SHARED", "ConversionReport", "Converter", "ExportContext", "Exporter", "ImageStore", "Skip",
+__all__ = ["SHARED", "ConversionReport", "Converter", "ExportContext", "Exporter", "ImageStore", "Skip", "Where",
            "convert", "export", "export_formats", "layout_modules", "read_records",
            "sources"]

@@ -7,7 +7,8 @@ Layout (FreedomIntelligence/ALLaVA README "Sample Demonstration" and the dataset
 caption>"}]}``; the image path is relative to the dataset folder (``--images``).
 
 Paper type ``open_ended`` (section 3.1): the human turn without the ``<image>`` token is the problem, the
-caption the answer. A record that is not one human/gpt exchange: "not one question-answer pair".
+caption the answer. A record that is not one human/gpt exchange: "not one question-answer pair"; a record
+without an image (the text-only ``ALLaVA-Text`` files, ``{"idx", "conversations"}``): "no image".
 """
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ IMAGE_TOKEN = "<image>"
 
 
 def convert(record: Any, ctx: Context) -> Iterator[Sample | Skip]:
+    if isinstance(record, dict) and not record.get("image"):  # ALLaVA-Text's records: no image (and no id)
+        raise Skip("no image", "text-only record (the schema is multimodal)")
     own_id = require(record, "id", (str, int))
     turns = require(record, "conversations", list)
     if len(turns) != 2 or not all(isinstance(t, dict) for t in turns):

@@ -38,10 +38,25 @@ class Skip(Exception):
 
 
 # ----------------------------------------------------------------------------- reading records
+# what `datasets`' save_to_disk writes beside the data (dataset_info.json, state.json, dataset_dict.json): metadata
+METADATA_FILES = ("dataset_info.json", "state.json", "dataset_dict.json")
+
+
+@dataclass(frozen=True)
+class Where:
+    """Where a record is: its file, and its row / line / item there; ``str()`` is what reports print."""
+
+    file: Path
+    position: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.position}"
+
+
 def _record_files(path: Path) -> list[Path]:
     if path.is_dir():  # a downloaded dataset folder: every shard, in name order
         files = sorted(p for p in path.rglob("*") if p.suffix in RECORD_SUFFIXES and p.is_file()
-                       and not p.name.endswith(".report.json"))
+                       and not p.name.endswith(".report.json") and p.name not in METADATA_FILES)
         if not files:
             raise DataError(f"{path}: no {'/'.join(RECORD_SUFFIXES)} files in this folder")
         return files
@@ -66,11 +81,14 @@ def _arrow_batches(path: Path) -> Iterator[Any]:
         yield from reader
 
 
-def read_records(path: str | Path) -> Iterator[tuple[str, Any]]:
+def read_records(path: str | Path) -> Iterator[tuple[Where, Any]]:
     """``(where, record)`` for every record of a file or of every shard in a folder: parquet and arrow
     rows as dicts (embedded images stay ``{"bytes", "path"}`` dicts), JSONL lines, or the items of a
-    JSON list. ``where`` names the file and row/line. A line that is not JSON yields ``Skip`` as record."""
-    for file in _record_files(Path(path)):
+    JSON list. ``where`` names the file and row/line. A line that is not JSON yields ``Skip`` as record;
+    so does, in a folder, a ``.json`` file that holds no list of records (a stray file: reported, not fatal)."""
+    path = Path(path)
+    in_folder = path.is_dir()
+    for file in _record_files(path):
         if file.suffix in (".parquet", ".arrow"):
             if file.suffix == ".parquet":
                 import pyarrow.parquet as pq
@@ -81,7 +99,7 @@ def read_records(path: str | Path) -> Iterator[tuple[str, Any]]:
             row = 0
             for batch in batches:
                 for record in batch.to_pylist():
-                    yield f"{file}:row {row}", record
+                    yield Where(file, f"row {row}"), record
                     row += 1
         elif file.suffix == ".jsonl":
             with file.open(encoding="utf-8", errors="replace") as handle:
@@ -89,18 +107,23 @@ def read_records(path: str | Path) -> Iterator[tuple[str, Any]]:
                     if not line.strip():
                         continue
                     try:
-                        yield f"{file}:{line_no}", json.loads(line)
+                        yield Where(file, str(line_no)), json.loads(line)
                     except json.JSONDecodeError as err:
-                        yield f"{file}:{line_no}", Skip("malformed record", f"not valid JSON ({err.msg})")
+                        yield Where(file, str(line_no)), Skip("malformed record", f"not valid JSON ({err.msg})")
         else:
             try:
                 items = json.loads(file.read_text(encoding="utf-8"))
-            except json.JSONDecodeError as err:
-                raise DataError(f"{file}: not valid JSON ({err.msg}, line {err.lineno})") from err
-            if not isinstance(items, list):
-                raise DataError(f"{file}: expected a JSON list of records, got {type(items).__name__}")
+                if not isinstance(items, list):
+                    raise DataError(f"{file}: expected a JSON list of records, got {type(items).__name__}")
+            except (json.JSONDecodeError, DataError) as err:
+                problem = err if isinstance(err, DataError) else DataError(
+                    f"{file}: not valid JSON ({err.msg}, line {err.lineno})")
+                if not in_folder:  # the file the user named: an error
+                    raise problem from err
+                yield Where(file, "whole file"), Skip("not a data file", str(problem).removeprefix(f"{file}: "))
+                continue
             for index, record in enumerate(items):
-                yield f"{file}:item {index}", record
+                yield Where(file, f"item {index}"), record
 
 
 def require(record: Any, key: str, kind: type | tuple[type, ...] = str) -> Any:
@@ -189,6 +212,8 @@ class Context:
     images: ImageStore
     where: str = ""
     index: int = 0
+    #: the record's file, as a name part of ids: its path below the input folder without suffix ("rec-refcoco_train")
+    file: str = ""
 
     def sample_id(self, *parts: Any) -> str:
         """A unique id: the source name, then the record's own id (or its running number) and parts."""
@@ -211,8 +236,10 @@ class ConversionReport:
     skipped: Counter[str] = field(default_factory=Counter)
     first: dict[str, str] = field(default_factory=dict)  # reason -> where and detail of its first case
     types: Counter[str] = field(default_factory=Counter)
+    renamed: int = 0  # samples whose id repeated an earlier one: kept, under a numbered id
+    first_renamed: str = ""
 
-    def skip(self, item: Skip, where: str) -> None:
+    def skip(self, item: Skip, where: str | Where) -> None:
         self.skipped[item.reason] += 1
         self.first.setdefault(item.reason, f"{where}" + (f": {item.detail}" if item.detail else ""))
 
@@ -226,23 +253,37 @@ class ConversionReport:
             width = len(str(max(self.skipped.values())))
             lines += [f"  {n:>{width}}  {reason}   (first: {self.first[reason]})"
                       for reason, n in self.skipped.most_common()]
+        if self.renamed:
+            lines.append(f"kept {self.renamed} sample(s) whose id repeated an earlier one, under a numbered id "
+                         f"(first: {self.first_renamed})")
         return "\n".join(lines)
 
     def to_json(self) -> dict[str, Any]:
         return {"source": self.source, "input": self.input, "output": self.output, "read": self.read,
                 "written": self.written, "images_written": self.images_written, "types": dict(self.types),
-                "skipped": dict(self.skipped), "first_skipped": self.first}
+                "skipped": dict(self.skipped), "first_skipped": self.first, "renamed": self.renamed,
+                "first_renamed": self.first_renamed}
 
 
-def run_conversion(name: str, convert: Converter, records: Iterable[tuple[str, Any]], output: Path,
-                   images: ImageStore) -> ConversionReport:
-    """Convert ``records`` with ``convert``; every sample is checked against the schema before it is
-    written (a failing one is a counted skip), ids must be unique. Writes ``output`` atomically and a
-    ``<output>.report.json`` beside it."""
+def file_key(file: Path, root: Path | None) -> str:
+    """``file`` as a name part of sample ids: its path below ``root`` (the input folder) without the suffix,
+    parts joined by ``-``; for a single input file, its stem."""
+    if root is not None and file.is_relative_to(root) and file != root:
+        return "-".join(file.relative_to(root).with_suffix("").parts)
+    return file.stem
+
+
+def run_conversion(name: str, convert: Converter, records: Iterable[tuple[Where, Any]], output: Path,
+                   images: ImageStore, root: Path | None = None) -> ConversionReport:
+    """Convert ``records`` (read below ``root``, the input folder) with ``convert``; every sample is checked
+    against the schema before it is written (a failing one is a counted skip). Ids stay unique without losing
+    data: a sample whose id repeats an earlier one is kept as ``<id>-<n>`` and counted. Writes ``output``
+    atomically and a ``<output>.report.json`` beside it."""
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     report = ConversionReport(name, "", str(output))
     seen: set[str] = set()
+    repeats: Counter[str] = Counter()
     fd, tmp = tempfile.mkstemp(dir=output.parent, suffix=".part")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
@@ -251,7 +292,7 @@ def run_conversion(name: str, convert: Converter, records: Iterable[tuple[str, A
                 if isinstance(record, Skip):
                     report.skip(record, where)
                     continue
-                ctx = Context(name, images, where, index)
+                ctx = Context(name, images, str(where), index, file_key(where.file, root))
                 try:
                     for item in convert(record, ctx):
                         if isinstance(item, Skip):
@@ -263,10 +304,14 @@ def run_conversion(name: str, convert: Converter, records: Iterable[tuple[str, A
                         except ValueError as err:
                             report.skip(Skip("fails the schema", str(err)), where)
                             continue
-                        if item.id in seen:
-                            report.skip(Skip("duplicate id", item.id), where)
-                            continue
-                        seen.add(item.id)
+                        sample_id = item.id
+                        while sample_id in seen:
+                            repeats[item.id] += 1
+                            sample_id = line["id"] = f"{item.id}-{repeats[item.id]}"
+                        if sample_id != item.id:
+                            report.renamed += 1
+                            report.first_renamed = report.first_renamed or f"{where}: {item.id} -> {sample_id}"
+                        seen.add(sample_id)
                         handle.write(json.dumps(line, ensure_ascii=False) + "\n")
                         report.written += 1
                         report.types[item.type] += 1

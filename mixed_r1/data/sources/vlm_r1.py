@@ -1,15 +1,28 @@
-"""VLM-R1 JSONL (om-ai-lab/VLM-R1 grpo_jsonl.py: conversations + accu_reward_method) -> all five types; export too.
+"""VLM-R1 records (om-ai-lab/VLM-R1: grpo_jsonl.py conversations, and the REC files) -> all five types; export too.
 
-Layout (README "For your own data"; loader ``src/open-r1-multimodal/src/open_r1/grpo_jsonl.py``)::
+Two layouts, told apart per record:
+
+1. JSONL (README "For your own data"; loader ``src/open-r1-multimodal/src/open_r1/grpo_jsonl.py``)::
 
     {"id": 1, "image": "train2014/COCO_train2014_000000581857.jpg",   # relative to --image_folders
      "conversations": [{"from": "human", "value": "<image>question"}, {"from": "gpt", "value": "answer"}],
      "accu_reward_method": "mcq"}   # optional: else the run's --reward_method (read here as "default")
 
-The loader drops ``<image>`` from the question and ``<answer>`` tags from the answer, which may also be a
-JSON number or list. ``image`` may be a list (several images: skipped) or absent (text-only: skipped).
-Sample ids are the records' ``id`` (ids repeated across the files of one folder are counted duplicates).
-The reward methods of ``accuracy_reward`` (grpo_jsonl.py) and our types:
+2. The REC files (``rec_jsons_processed/refcoco_train.json`` etc. of the Hugging Face dataset ``omlab/VLM-R1``,
+   read by ``grpo_rec.py`` and ``src/eval/test_rec_r1.py``): a JSON list of ::
+
+    {"image": "train2014/COCO_train2014_000000581857.jpg", "problem": "Please provide the bounding box
+     coordinate of the region this sentence describes: ...", "solution": [x1, y1, x2, y2],  # original pixels
+     "normalized_solution": [...]}   # the same box on a 0-1000 grid: not read
+
+   ``problem`` is the question, ``solution`` the answer, read under the default method below.
+
+The loader drops ``<image>`` from the question and ``<answer>`` tags from the answer (before its type is
+decided: ``"<answer>[1, 2, 3, 4]</answer>"`` is a box), which may also be a JSON number or list. ``image`` may
+be a list (several images: skipped) or absent (text-only: skipped).
+Sample ids are ``vlm_r1-<file>-<id>``: the published files number their ids from 1 in each file, so an id is
+only unique within its file (``<file>``: the file's path below the converted folder, or its stem); a record
+without ``id`` takes its running number. The reward methods of ``accuracy_reward`` (grpo_jsonl.py) and our types:
 
 - ``mcq`` -> multiple_choice: options parsed from the question's lettered lines, the answer a letter;
 - ``yes_no`` -> yes_no; ``math`` -> chart when the answer is one plain number;
@@ -64,6 +77,21 @@ def _box(value: Any) -> list[float] | None:
     return None
 
 
+def _strip_answer_tags(value: Any) -> Any:
+    """``value`` without VLM-R1's ``<answer>`` / ``</answer>`` tags when it is text (its loader strips them)."""
+    return value.replace("<answer>", "").replace("</answer>", "").strip() if isinstance(value, str) else value
+
+
+def _question_and_answer(record: Any) -> tuple[str, Any]:
+    """(question without ``<image>``, the raw answer value) of either layout (module docstring)."""
+    if isinstance(record, dict) and "conversations" not in record and ("problem" in record or "solution" in record):
+        problem = require(record, "problem").replace("<image>", "").strip()
+        if not problem:
+            raise Skip("malformed record", "the problem is only <image>")
+        return problem, require(record, "solution", (str, int, float, list))
+    return _turns(record)
+
+
 def _turns(record: Any) -> tuple[str, Any]:
     """(question without ``<image>``, the raw answer value) of the first human/gpt pair."""
     turns = require(record, "conversations", list)
@@ -83,12 +111,13 @@ def _turns(record: Any) -> tuple[str, Any]:
 def _typed(method: str, problem: str, raw: Any) -> Typed:
     if method in DETECTION_METHODS:
         raise Skip(f"reward method {method} has no sample type", "object detection: labelled lists of boxes")
+    raw = _strip_answer_tags(raw)
     box = _box(raw) if method == "default" else None
     if box is not None:
         return Typed("grounding", problem, box)
     if isinstance(raw, list):
         raise Skip("malformed record", f"a list answer under reward method {method}: {raw!r}"[:120])
-    answer = str(raw).replace("<answer>", "").replace("</answer>", "").strip()
+    answer = str(raw)
     if not answer:
         raise Skip("malformed record", "the answer is empty")
     if method == "mcq":
@@ -111,7 +140,7 @@ def _typed(method: str, problem: str, raw: Any) -> Typed:
 
 
 def convert(record: Any, ctx: Context) -> Iterator[Sample | Skip]:
-    problem, raw = _turns(record)
+    problem, raw = _question_and_answer(record)
     method = record.get("accu_reward_method", "default")
     if not isinstance(method, str) or not method:
         raise Skip("malformed record", f"accu_reward_method is {method!r}")
@@ -120,7 +149,8 @@ def convert(record: Any, ctx: Context) -> Iterator[Sample | Skip]:
     if record_id is not None and (isinstance(record_id, bool) or not isinstance(record_id, (str, int))):
         raise Skip("malformed record", f"id is {type(record_id).__name__}")
     image, size = ctx.images.image(record.get("image"))  # a list of several or none: counted skips
-    yield Sample(id=ctx.sample_id(record_id) if record_id is not None else ctx.sample_id(), image=image,
+    own = record_id if record_id is not None else ctx.index
+    yield Sample(id=ctx.sample_id(ctx.file, own) if ctx.file else ctx.sample_id(own), image=image,
                  problem=typed.problem, answer=typed.answer, type=typed.type, source="vlm_r1", image_size=size,
                  options=typed.options, meta={"accu_reward_method": method})
 

@@ -93,4 +93,4 @@ def read_rows(files: Iterable[Path]) -> Iterator[tuple[str, dict[str, Any]]]:
         for where, record in read_records(file):
             if not isinstance(record, dict):
                 raise DataError(f"{where}: expected a row, got {type(record).__name__}")
-            yield where, record
+            yield str(where), record
