@@ -144,7 +144,7 @@ def test_ai2d_letters_and_options(tmp_path: Path) -> None:
     assert again.images_written == 0 and report.images_written == 2
 
 
-def test_scienceqa_lecture_and_hint_stay_in_the_problem(tmp_path: Path) -> None:
+def test_scienceqa_sections_are_parsed_into_the_problem_the_scienceqa_converter_gives(tmp_path: Path) -> None:
     rows = [
         row([turn("Lecture: Magnets can pull or push on each other without touching.\nQuestion: Will these magnets "
                   "attract or repel each other?\nHint: Two magnets are placed as shown.\nChoices:\nA. repel\nB. attract\n"
@@ -160,9 +160,19 @@ def test_scienceqa_lecture_and_hint_stay_in_the_problem(tmp_path: Path) -> None:
     report, samples = run(tmp_path, "scienceqa", rows)
     assert (report.read, report.written) == (4, 2)
     assert report.skipped == {"no image": 1, "malformed record": 1, "no options in the question": 1}
+    # the lecture dropped, the hint as the context: what `scienceqa` makes of the same item's parquet row
     check(samples[0], "scienceqa", "cauldron_scienceqa-0-0",
-          "Lecture: Magnets can pull or push on each other without touching.\nQuestion: Will these magnets attract or "
-          "repel each other?\nHint: Two magnets are placed as shown.", "A", (50, 50), 0, ["repel", "attract"])
+          "Context: Two magnets are placed as shown.\nWill these magnets attract or repel each other?", "A", (50, 50), 0,
+          ["repel", "attract"])
+    standalone = convert("scienceqa", write_parquet(tmp_path / "sqa" / "train.parquet", [{
+        "image": hf_image(png_bytes(50, 50)), "question": "Will these magnets attract or repel each other?",
+        "choices": ["repel", "attract"], "answer": 0, "hint": "Two magnets are placed as shown.", "task": "closed choice",
+        "grade": "grade2", "subject": "natural science", "topic": "physics", "category": "Magnets",
+        "skill": "Predict magnetic forces", "lecture": "Magnets can pull or push on each other without touching.",
+        "solution": "..."}]), tmp_path / "sqa" / "out.jsonl")
+    assert standalone.written == 1
+    (same,) = read_jsonl(tmp_path / "sqa" / "out.jsonl")
+    assert (same["problem"], same["options"], same["answer"]) == (samples[0]["problem"], samples[0]["options"], "A")
     check(samples[1], "scienceqa", "cauldron_scienceqa-1-0", "Which animal's feet are also adapted for swimming?", "A",
           (30, 30), 0, ["duck", "tiger", "camel"])
 

@@ -135,8 +135,9 @@ def test_unigeo_calculation_records(tmp_path: Path) -> None:
         write_image(root / "calculation_images" / f"{item_id}.png", width, 50)
     path = write_jsonl(root / "calculation_train.jsonl", [
         unigeo_item(5),
-        unigeo_item(6, choice_nums=[2.5, 0.30000000000000004, 3.4641016151377544, 7], label=0),
-        {k: v for k, v in unigeo_item(7, label=3).items() if k != "choice_nums"},       # options from the texts
+        unigeo_item(6, choices=["2.5", "0.3", "2√{3}", "7"], choice_nums=[2.5, 0.30000000000000004, 3.4641016151377544, 7],
+                    label=2),
+        {k: v for k, v in unigeo_item(7, label=3).items() if k != "choices"},           # only numbers: the options
         {"input_text": "Given AB = CD, prove ...", "proving_sequence": ["congruent"], "problem_type": "triangle"},
         unigeo_item(9, label=4),                                                          # no such option
         unigeo_item(9, choice_nums=[40.0, "fifty"]),                                      # malformed choice
@@ -149,9 +150,12 @@ def test_unigeo_calculation_records(tmp_path: Path) -> None:
     first, second, third = lines
     assert (first["id"], first["type"], first["source"]) == ("unigeo-5", "multiple_choice", "unigeo")
     assert first["problem"] == "As shown in the figure, AB ∥ CD, ∠1 = 50°, then the degree of ∠2 is ()"
-    assert (first["options"], first["answer"], first["image_size"]) == (["40", "50", "130", "140"], "C", [70, 50])
-    assert (second["options"], second["answer"]) == (["2.5", "0.3", "3.464102", "7"], "A")
-    assert (third["options"], third["answer"]) == (["40°", "50°", "130°", "140°"], "D")
+    # the options as printed (the model sees the question as published); the numbers beside them in meta
+    assert (first["options"], first["answer"], first["image_size"]) == (["40°", "50°", "130°", "140°"], "C", [70, 50])
+    assert first["meta"]["choice_nums"] == ["40", "50", "130", "140"]
+    assert (second["options"], second["answer"]) == (["2.5", "0.3", "2√{3}", "7"], "C")
+    assert second["meta"]["choice_nums"] == ["2.5", "0.3", "3.464102", "7"]
+    assert (third["options"], third["answer"], "choice_nums" in third["meta"]) == (["40", "50", "130", "140"], "D", False)
 
 
 @pytest.mark.parametrize(("value", "text"), [(30.0, "30"), (30, "30"), (-0.0, "0"), (1e7, "10000000"), (0.1 + 0.2, "0.3")])

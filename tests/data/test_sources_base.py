@@ -139,3 +139,17 @@ def test_a_save_to_disk_folder_converts_and_a_stray_json_file_is_reported_not_fa
     assert "notes.json" in report.first["not a data file"] and "got dict" in report.first["not a data file"]
     with pytest.raises(DataError, match="expected a JSON list of records, got dict"):  # named directly: an error
         convert("chartqa", folder / "notes.json", tmp_path / "out" / "notes.jsonl")
+
+
+@pytest.mark.parametrize(("text", "question", "hint"), [
+    ("Lecture: Magnets pull.\nQuestion: Will they attract?\nHint: Two magnets.", "Will they attract?", "Two magnets."),
+    ("Question: Which is a fish?", "Which is a fish?", ""),
+    ("Context: A map.\nQuestion: Which state?", "Which state?", "A map."),
+    ("Lecture: A long\nlecture.\nQuestion: Two-line\nquestion?", "Two-line\nquestion?", ""),
+    ("What is shown?", "What is shown?", ""),
+])
+def test_scienceqa_sections(text: str, question: str, hint: str) -> None:
+    from mixed_r1.data.sources.text import scienceqa_problem, scienceqa_sections
+
+    assert scienceqa_sections(text) == (question, hint)
+    assert scienceqa_problem(question, hint) == (f"Context: {hint}\n{question}" if hint else question)

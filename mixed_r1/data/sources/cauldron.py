@@ -18,7 +18,9 @@ image. That script fixes the phrasing each subset has:
 - figureqa, vsr: question + ``"\\nAnswer yes or no."``; answer "Yes." / "No." (VSR's caption question is
   'Is this affirmation: "<caption>" correct?' and the like).
 - ai2d, scienceqa: ``"Question: <q>\\nChoices:\\nA. <a>\\nB. <b>...\\nAnswer with the letter."`` (ScienceQA
-  may put ``"Lecture: ..."`` before and ``"Hint: ..."`` after the question); answer ``"Answer: B"``.
+  may put ``"Lecture: ..."`` before and ``"Hint: ..."`` after the question); answer ``"Answer: B"``. ScienceQA's
+  sections are parsed: the lecture is dropped and the problem is built as the ``scienceqa`` converter builds it
+  for the same item (``"Context: <hint>\\n<question>"``, or the bare question; ``text.scienceqa_problem``).
 - multihiertt: the bare question; answer ``"\\nComputations: <program>\\nAnswer: <value>."``.
 
 Each turn is one sample of the subset's paper type (section 3.1: yes_no, multiple_choice or chart), all
@@ -30,11 +32,19 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from mixed_r1.data.schema import MAX_OPTIONS, Sample
 from mixed_r1.data.sources.base import Context, Converter, Skip, require
-from mixed_r1.data.sources.text import option_letter, plain_number, split_options, strip_answer_prefix, yes_no
+from mixed_r1.data.sources.text import (
+    option_letter,
+    plain_number,
+    scienceqa_problem,
+    scienceqa_sections,
+    split_options,
+    strip_answer_prefix,
+    yes_no,
+)
 
 # the hints build_ds_sft.py appends after "\n" (PROMPTS_ANSWER_SHORTLY and QUESTION_BRIEVETY_HINT there)
 SHORT_ANSWER_HINTS = ("Give a very brief answer.", "Answer briefly.", "Write a very short answer.",
@@ -61,6 +71,13 @@ class Subset:
     type: str
     hints: tuple[str, ...] = ()
     preambles: tuple[str, ...] = ()
+    #: the problem from the question text left after the options are split off (default: that text)
+    problem: Callable[[str], str] | None = None
+
+
+def _scienceqa(text: str) -> str:
+    """The same problem the ``scienceqa`` converter gives for the item: the labelled sections parsed."""
+    return scienceqa_problem(*scienceqa_sections(text))
 
 
 SUBSETS: dict[str, Subset] = {
@@ -69,7 +86,7 @@ SUBSETS: dict[str, Subset] = {
     "figureqa": Subset("yes_no", YES_NO_HINTS),
     "vsr": Subset("yes_no", YES_NO_HINTS),
     "ai2d": Subset("multiple_choice", LETTER_HINTS),
-    "scienceqa": Subset("multiple_choice", LETTER_HINTS),
+    "scienceqa": Subset("multiple_choice", LETTER_HINTS, problem=_scienceqa),
     "chartqa": Subset("chart", SHORT_ANSWER_HINTS, (CHARTQA_PREAMBLE,)),
     "docvqa": Subset("chart", BREVITY_HINTS, (DOCVQA_PREAMBLE,)),
     "infographic_vqa": Subset("chart", SHORT_ANSWER_HINTS),
@@ -124,6 +141,8 @@ def read_turn(turn: Any, subset: Subset) -> tuple[str, str, list[str] | None]:
         if parsed is None:
             raise Skip("no options in the question", repr(user[:80]))
         question, options = parsed
+        if subset.problem is not None:
+            question = subset.problem(question)
         letter = option_letter(answer, len(options))
         if letter is None:
             lettered = option_letter(answer, MAX_OPTIONS) is not None

@@ -6,8 +6,9 @@ context, often empty), ``task``, ``grade``, ``subject``, ``topic``, ``category``
 ``solution``. Rows carry no id, so samples are numbered by their row.
 
 The problem is built as lmms-eval's ``scienceqa`` task builds its prompt (``lmms_eval/tasks/scienceqa/utils.py``,
-``sqa_doc_to_text``): ``"Context: <hint>\\n"`` before the question when the hint is not empty; the options go
-to ``options`` (the model adapter lists them) and the answer index becomes its letter.
+``sqa_doc_to_text``): ``"Context: <hint>\\n"`` before the question when the hint is not empty (``text.scienceqa_problem``,
+which ``cauldron_scienceqa`` uses too, so one item gives one problem in either layout); the options go to
+``options`` (the model adapter lists them) and the answer index becomes its letter.
 
 Paper type ``multiple_choice`` (section 3.1). A question without an image is skipped ("no image": the schema
 is multimodal); so is an answer index outside the choices ("answer index out of range").
@@ -18,7 +19,7 @@ from typing import Any, Iterator
 
 from mixed_r1.data.schema import MAX_OPTIONS, Sample
 from mixed_r1.data.sources.base import Context, Skip, require
-from mixed_r1.data.sources.text import index_letter
+from mixed_r1.data.sources.text import index_letter, scienceqa_problem
 
 META_FIELDS = ("subject", "topic", "category", "skill", "grade", "task")
 
@@ -41,7 +42,7 @@ def convert(record: Any, ctx: Context) -> Iterator[Sample | Skip]:
     hint = record.get("hint")
     if hint is not None and not isinstance(hint, str):
         raise Skip("malformed record", f"field 'hint' is {type(hint).__name__}, expected str")
-    problem = f"Context: {hint.strip()}\n{question.strip()}" if hint and hint.strip() else question.strip()
+    problem = scienceqa_problem(question, hint)
     image, size = ctx.images.image(record.get("image"))  # None: a text-only question, skipped as "no image"
     meta = {key: record[key] for key in META_FIELDS if isinstance(record.get(key), str) and record[key]}
     yield Sample(id=ctx.sample_id(), image=image, problem=problem, answer=index_letter(index), type="multiple_choice",

@@ -71,3 +71,30 @@ def split_options(text: str) -> tuple[str, list[str]] | None:
     if len(options) < 2 or len(options) > MAX_OPTIONS or not question:
         return None
     return "\n".join(question), options
+
+
+# ScienceQA's labelled sections, as the_cauldron's build script renders a row ("Lecture: …\nQuestion: …\nHint: …")
+_SCIENCEQA_SECTION = re.compile(r"^\s*(Lecture|Question|Hint|Context)\s*:\s*", re.IGNORECASE)
+
+
+def scienceqa_problem(question: str, context: str | None) -> str:
+    """One ScienceQA problem whatever layout it came in: ``"Context: <hint>\\n<question>"`` as lmms-eval's
+    scienceqa task builds its prompt (``sqa_doc_to_text``), the bare question when the hint is empty. The
+    lecture (background teaching text) is never part of it."""
+    question, context = question.strip(), (context or "").strip()
+    return f"Context: {context}\n{question}" if context else question
+
+
+def scienceqa_sections(text: str) -> tuple[str, str]:
+    """``(question, hint)`` of a prompt rendered in labelled sections ('Lecture:', 'Question:', 'Hint:' or
+    'Context:', each running to the next label); the lecture is dropped, unlabelled text is the question."""
+    parts: dict[str, list[str]] = {"lecture": [], "question": [], "hint": []}
+    current = "question"
+    for line in text.splitlines():
+        match = _SCIENCEQA_SECTION.match(line)
+        if match:
+            label = match.group(1).lower()
+            current = "hint" if label == "context" else label
+            line = line[match.end():]
+        parts[current].append(line)
+    return "\n".join(parts["question"]).strip(), "\n".join(parts["hint"]).strip()

@@ -8,9 +8,11 @@ runs code); feed the records as JSON/JSONL (or parquet) with the same fields and
 the diagram saved as a PNG: a path relative to ``--images`` (e.g. ``calculation_images/<id>.png``) or an
 HF image dict. Export sketch: ``Image.fromarray(item["image"]).save(f"calculation_images/{item['id']}.png")``.
 
-The options come from ``choice_nums``, the numbers ``label`` indexes in UniGeo's own scoring, written
-without float noise (30.0 -> "30", 0.30000000000000004 -> "0.3"); ``choices`` is used only when
-``choice_nums`` is absent. ``English_problem`` is the problem as published.
+The options are the printed ``choices`` (``"2√{3}"``, ``"40°"``): the model sees the question as published.
+``choice_nums`` (the same options as the numbers UniGeo's own scoring compares) is kept in ``meta`` beside
+them, written without float noise (30.0 -> "30", 0.30000000000000004 -> "0.3"); it becomes the options only
+when a record has no ``choices``. Our checker needs no numbers: the answer is the letter ``label`` indexes.
+``English_problem`` is the problem as published.
 
 Paper type ``multiple_choice`` (section 3.1). A proving problem (``proving_*.pk``: ``input_text``,
 ``proving_sequence``, no options) does not fit: "not a calculation problem"; an image left as an array:
@@ -38,15 +40,22 @@ def number_text(value: Any) -> str:
     return "0" if text == "-0" else text
 
 
+def choice_numbers(record: dict[str, Any]) -> list[str] | None:
+    """``choice_nums`` as texts ('30' for 30.0), or None when the record has none."""
+    if record.get("choice_nums") is None:
+        return None
+    return [number_text(v) for v in require(record, "choice_nums", list)]
+
+
 def options_of(record: dict[str, Any]) -> list[str]:
-    """Option texts from ``choice_nums`` (else ``choices``), 2..26 of them."""
-    if record.get("choice_nums") is not None:
-        options = [number_text(v) for v in require(record, "choice_nums", list)]
-    else:
+    """The printed ``choices`` (else the ``choice_nums`` as texts), 2..26 of them."""
+    if record.get("choices") is not None:
         choices = require(record, "choices", list)
         if not all(isinstance(c, str) and c.strip() for c in choices):
             raise Skip("malformed record", f"field 'choices' holds a non-text or empty choice: {choices!r}")
         options = [c.strip() for c in choices]
+    else:
+        options = choice_numbers(record) or require(record, "choices", list)
     if not 2 <= len(options) <= MAX_OPTIONS:
         raise Skip("malformed record", f"{len(options)} options; expected 2..{MAX_OPTIONS}")
     return options
@@ -65,7 +74,10 @@ def convert(record: Any, ctx: Context) -> Iterator[Sample | Skip]:
     if isinstance(picture, list) and picture and isinstance(picture[0], list):
         raise Skip("image is an array", "save the diagram as a PNG and give its path")
     image, size = ctx.images.image(picture)
-    meta = {"unigeo_id": own_id}
+    meta: dict[str, Any] = {"unigeo_id": own_id}
+    numbers = choice_numbers(record)
+    if numbers is not None and record.get("choices") is not None:
+        meta["choice_nums"] = numbers
     yield Sample(id=ctx.sample_id(own_id), image=image, problem=problem.strip(), answer=index_letter(label),
                  type="multiple_choice", source="unigeo", image_size=size, options=options, meta=meta)
 
