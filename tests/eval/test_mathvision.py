@@ -187,3 +187,34 @@ def test_aggregate_reports_the_mean_per_level_and_subject() -> None:
     assert result["score"] == pytest.approx(100 / 3)
     assert result["level/1"] == 50.0 and result["level/5"] == 0.0
     assert result["subject/algebra"] == 50.0 and result["subject/counting"] == 0.0
+
+
+# ----------------------------------------------------------------------------- evaluate.py's flags, in its order
+@pytest.mark.parametrize(("reply", "said"), [
+    # the final answer stated, then a rejected value mentioned: each flag is searched in what the last cut left
+    ("The final answer is 5. At first I thought the answer is 7, but that was wrong.", "5"),
+    ("the final answer is 12\nthe answer is 13 apples", "12"),
+    ("the final answer is 12\nthe answer is 13", "13"),  # officially first: a number after the last 'is '
+    ("I compute it. The answer is 3. So the correct answer is 4", "4"),
+    ("Hence the answer should be 8. Done", "8"),
+    ("THE ANSWER IS 9", "THE ANSWER IS 9"),  # case-sensitive as officially: no flag here
+    ("The answer is \\boxed{6}, not the answer is five", "6"),  # a box wins; no flag is cut
+])
+def test_flags_are_cut_in_the_official_order(reply: str, said: str) -> None:
+    assert model_answer(reply) == said
+
+
+def test_a_long_reply_is_scored_on_what_follows_its_last_equals_sign() -> None:
+    """The official code cleans any reply (find_math_answer: the part after the last '='); a 2,000-character
+    limit used to score such a reply wrong outright."""
+    work = "We add the lengths one by one and check each step against the figure. " * 40  # ~2,900 characters
+    assert len(work) > 2_000
+    assert score("mathvision", free("12"), work + "So x = 12") == 1.0
+    assert score("mathvision", free("12"), work + "So x = 13") == 0.0
+    assert score("mathvision", free("12"), work) == 0.0  # nothing after any '=': the text itself is no answer
+
+
+@pytest.mark.parametrize(("answer", "reply"), [("45", "45°"), ("-3", "−3"), ("2\\pi", "2π"), ("25", "25%")])
+def test_symbols_the_official_clean_up_leaves_are_read(answer: str, reply: str) -> None:
+    """Documented deviation: the official code fails on these; we read them (module docstring)."""
+    assert score("mathvision", free(answer), f"The answer is {reply}") == 1.0

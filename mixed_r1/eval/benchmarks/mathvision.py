@@ -42,6 +42,13 @@ Deviations:
   against the right option's (options '$\\text{B}$', '$\\text{G}$', ... would make the letter 'B' match option A).
 - The prompt lmms-eval uses (and :func:`direct_prompt` copies) asks for step-by-step work and a box even when
   thinking is off; the judge reads the box, as the official extraction does.
+- Some replies are read where the official code fails on them: ``45°`` / ``45^\\circ`` as 45, ``−3`` (U+2212)
+  as -3, ``2π`` as ``2\\pi``, ``25%`` as 25 (our clean-up maps these symbols; the official one leaves them, so
+  they equal neither the answer's text nor, through latex2sympy, its value).
+- A cleaned reply longer than 200 characters (``MAX_ANSWER``) is not an answer. Officially it is compared like
+  any other; against the published answers (all far shorter) that can only succeed where latex2sympy evaluates a
+  long expression to the answer's value. Everything before it is linear in the reply's length, so a long reply
+  is cut and cleaned as officially (the flags in order; else the part after its last '=').
 """
 from __future__ import annotations
 
@@ -62,13 +69,12 @@ SPLITS = ("test", "testmini")  # preferred first
 IMAGE_FIELD = "decoded_image"
 MAX_ANSWER = 200  # a cleaned reply longer than this is not an answer
 MAX_EVAL = 200  # nor evaluated
-MAX_RAW = 2_000  # a longer extracted part is not cleaned at all
 Number = Fraction | float
 
 
 # ----------------------------------------------------------------------------- the official extraction
-_FLAG = re.compile(r"the (?:final |correct )?answer (?:is|should be)", re.IGNORECASE)
-_MAX_FLAG_SCAN = 20_000
+# evaluate.py's flags, cut in this order, each in what the previous cut left, lower-case "the" then "The"
+FLAGS = ("the final answer is", "the answer is", "the correct answer is", "the answer should be")
 
 
 def _is_number(text: str) -> bool:
@@ -81,8 +87,9 @@ def _is_number(text: str) -> bool:
 
 def model_answer(response: str) -> str:
     """The part of a response the official code scores (evaluate.py): a letter it ends with (' C.', ' (C).')
-    or opens with ('C\\n'); a number after its last 'is '; its last box; or the first sentence after its last
-    'the (final/correct) answer is / should be'; else the whole response."""
+    or opens with ('C\\n'); a number after its last 'is '; its last box; else the text left by cutting at each
+    of :data:`FLAGS` in turn (lower-case 'the', then 'The'; each cut keeps the first sentence after the flag's
+    last occurrence and the next flag is searched only in that), which is the whole response when none occurs."""
     text = response.strip()
     for letter in "ABCDE":
         if (text.endswith((f" {letter}.", f" ({letter}).")) or
@@ -94,10 +101,12 @@ def model_answer(response: str) -> str:
     boxed = last_boxed(text)
     if boxed is not None:
         return boxed
-    start = max(0, len(text) - _MAX_FLAG_SCAN)
-    flags = list(_FLAG.finditer(text, start))
-    if flags:
-        return text[flags[-1].end():].strip().split("\n", 1)[0].split(". ", 1)[0]
+    if "oxed{" in text:  # officially no flag is cut once a box is opened (here: an unclosed one)
+        return text
+    for flag in FLAGS:
+        for variant in (flag, flag.replace("the", "The")):
+            if variant in text:
+                text = text.rsplit(variant, 1)[-1].strip().split("\n", 1)[0].split(". ", 1)[0]
     return text
 
 
@@ -111,6 +120,7 @@ _BARE = re.compile(r"(?<![a-z\\])(pi|sqrt)(?![a-z])")
 _SPACE = re.compile(r"\s+")
 _FRAC_DIGITS = ((re.compile(r"\\frac(\d)(\d)"), r"\\frac{\1}{\2}"), (re.compile(r"\\frac(\d)\{"), r"\\frac{\1}{"),
                 (re.compile(r"\\frac\{([^{}]*)\}(\d)"), r"\\frac{\1}{\2}"), (re.compile(r"\\sqrt(\d)"), r"\\sqrt{\1}"))
+_UNIT_SPAN = 64
 _UNIT = re.compile(r"(?:(?<=[0-9}).])(?:square|sq\.?)?[a-z]{2,}|\{[a-z][a-z.]*\})(?:\^\{?[23]\}?|[23])?$")
 _THOUSANDS = re.compile(r"-?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
 _OPTION_WORD = re.compile(r"[({]([a-e])[)}]")
@@ -137,8 +147,9 @@ def clean(text: str, reply: bool = True) -> str:
     if text.startswith("."):
         text = "0" + text
     text = text.replace("{.", "{0.")
-    if _UNIT.search(text) and _UNIT.sub("", text):
-        text = _UNIT.sub("", text)
+    head, tail = text[:-_UNIT_SPAN], text[-_UNIT_SPAN:]  # a unit ends the answer: searching the tail keeps this linear
+    if _UNIT.search(tail) and (head + _UNIT.sub("", tail)):
+        text = head + _UNIT.sub("", tail)
     if _THOUSANDS.fullmatch(text):
         text = text.replace(",", "")
     return text
@@ -362,9 +373,7 @@ def judge(record: dict[str, Any], answer: str) -> Judgement:
     if not isinstance(answer, str) or not answer.strip():
         return Judgement(False, None)
     said = model_answer(answer)
-    if len(said) > MAX_RAW:  # a long text without a box or an 'answer is' answers nothing; do not clean it
-        return Judgement(False, None)
-    cleaned = clean(said)
+    cleaned = clean(said)  # of a long reply with no box and no flag: the part after its last '=', as officially
     if not cleaned or len(cleaned) > MAX_ANSWER:
         return Judgement(False, None)
     truth = str(record.get("answer", "")).replace("\x0c", "\\f").strip()  # a form feed is a JSON-decoded '\f'
