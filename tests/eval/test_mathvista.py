@@ -232,3 +232,44 @@ def test_aggregate_reports_the_mean_and_the_official_breakdown() -> None:
     assert result["question_type/multi_choice"] == 50.0 and result["question_type/free_form"] == 100.0
     assert result["category/math-targeted-vqa"] == 100.0 and result["category/general-vqa"] == pytest.approx(200 / 3)
     assert math.isnan(aggregate([], [])["score"])
+
+
+# ----------------------------------------------------------------------------- replies GPT extraction reads
+@pytest.mark.parametrize("response, expected", [
+    ("C, since the angle is obtuse.", 1.0), ("C because the angles of a quadrilateral sum to 360°.", 1.0),
+    ("The answer is C because 360 - 215 = 145.", 1.0), ("(C), as the figure shows.", 1.0),
+    ("The angle measures 145°.", 1.0), ("The angle measures 135°.", 0.0),
+    ("It is either 140° or 145°.", 0.0),  # two choices named: unreadable, not a guess
+    ("A, B and C lie on the circle.", 0.0),  # letters that are not a reasoned choice
+])
+def test_a_letter_with_its_reason_and_a_choice_inside_a_sentence(response: str, expected: float) -> None:
+    assert score("mathvista", mc(), response) == expected
+
+
+def test_a_choice_in_a_sentence_says_which_and_a_longer_choice_wins_over_its_part() -> None:
+    assert judge(mc(), "The angle measures 135°.").parsed == "135°"
+    assert judge(mc(), "It is either 140° or 145°.").parsed is None
+    colours = mc(choices=["red", "dark red", "blue"], answer="dark red")
+    assert score("mathvista", colours, "The car is dark red.") == 1.0
+    assert score("mathvista", colours, "The car is red.") == 0.0
+
+
+@pytest.mark.parametrize("response, expected", [
+    ("The line graph saw its maximum peak between 2014 and 2016.", 1.0), ("It peaks in 2014, 2016.", 1.0),
+    ("The values rise between 2016 and 2014.", 0.0), ("The peak is in 2014.", 0.0),
+])
+def test_a_list_inside_a_sentence(response: str, expected: float) -> None:
+    assert score("mathvista", free("[2014, 2016]", "list"), response) == expected
+
+
+def test_every_worked_example_of_the_official_extraction_prompt_is_read_as_gpt_reads_it() -> None:
+    """ext_ans.py's five examples (model response -> extracted answer) through our rule-based extraction."""
+    examples = [(free("14", "integer"), "The number missing in the sequence is 14.", "14"),
+                (free("0.6", "float", 1.0), "The fraction of females facing the camera is 0.6, which means that six out "
+                 "of ten females in the group are facing the camera.", "0.6"),
+                (free("1.45", "float", 2.0), "Luca needs $1.45 to buy a sour apple candy and a butterscotch candy.", "1.45"),
+                (free("[2007, 2008]", "list"), "The line graph saw its maximum peak between 2007 and 2008.", "[2007, 2008]"),
+                (mc(choices=["3/11", "8/11", "6/11", "3/5"], answer="8/11"), "The correct answer is (B) 8/11.", "B")]
+    for record, response, extracted in examples:
+        assert extract(record, response) == extracted, response
+        assert score("mathvista", record, response) == 1.0, response

@@ -23,9 +23,14 @@ long-standing default and the direct-answer one is ``format-prompt`` (``mathvist
 
 Deviations, all in the extraction (the normalisation and comparison are the official ones):
 
-- GPT extraction is replaced by rules (:func:`extract`): the last ``\\boxed{}``, the text after the last
-  "answer is"/"Answer:", the whole reply, its last line — read as a choice letter, a choice text or a number
-  equal to exactly one choice's number (multiple choice), a number (integer/float), or a ``[a, b]`` list. The
+- GPT extraction is replaced by rules (:func:`extract`). Candidates, most specific first: the last ``\\boxed{}``,
+  the text after the last "answer is"/"Answer:", the whole reply, its last line. Multiple choice: every candidate
+  is first read strictly (:func:`choice_index`: a choice letter, a choice text, a number equal to exactly one
+  choice's number), then as prose (:func:`choice_in_prose`: a letter followed by its reason, 'C, since ...';
+  else the one choice whose text stands in the sentence as words of its own, 'The angle measures 135°.'; two
+  choices named: unreadable). Integer/float: a number. List: the last ``[a, b]``, a bare 'a, b' / 'a and b',
+  else the last numbers joined so in a sentence ('between 2007 and 2008': the extraction prompt's own
+  example). Every worked example of the official extraction prompt is read as GPT reads it (tested). The
   runner may plug in a local LLM instead: :func:`extraction_prompt` builds the official GPT prompt and
   :func:`judge_extracted` scores the LLM's extraction by the official normalisation.
 - A reply naming no choice is wrong (``parsed`` None); officially an empty or unreadable extraction still
@@ -88,6 +93,11 @@ _BOX = re.compile(r"\\(?:boxed|fbox)\s*\{")
 _ANSWER_WORD = re.compile(r"answer\b\s*(?:is|was|would\s+be|will\s+be|should\s+be)?\s*[:=]?", re.IGNORECASE)
 _NUMBER = re.compile(r"[-+−]?(?:\d[\d,]*(?:\.\d+)?|\.\d+)")
 _LETTER_HEAD = re.compile(r"(?P<open>\()?(?P<letter>[A-Za-z])(?P<close>\))?(?P<sep>[.:)]|\s+|$)")
+# a letter then its reason: "C, since the angle is obtuse", "C because ..." (not "A, B and C are ...")
+_LETTER_REASON = re.compile(r"\(?(?P<letter>[A-Za-z])\)?\s*[,;:\-–—]?\s+(?:because|since|as|given|which|due|for)\b",
+                            re.IGNORECASE)
+# numbers joined as a list in a sentence: "between 2007 and 2008", "2, 3, and 5"
+_LIST_JOIN = re.compile(r"\s*(?:,\s*and|,|;|and|&)\s*", re.IGNORECASE)
 _BRACKETED_LETTER = re.compile(r"\(([A-Za-z])\)")
 _LIST = re.compile(r"\[([^\[\]]*)\]")
 _LIST_SEP = re.compile(r"\s*(?:,|;|\band\b)\s*")
@@ -185,6 +195,35 @@ def choice_index(text: str, choices: Sequence[str]) -> int | None:
     return None
 
 
+def choice_in_prose(text: str, choices: Sequence[str]) -> int | None:
+    """The choice a sentence names when no :func:`choice_index` reading does (what GPT extraction reads): a
+    letter followed by its reason ('C, since the angle is obtuse', 'C because ...'), else the one choice whose
+    text stands in it as words of its own."""
+    tidy = _tidy(text)
+    if not tidy or len(tidy) > MAX_READ or not choices:
+        return None
+    letters = option_letters(len(choices))
+    reason = _LETTER_REASON.match(tidy)
+    if reason and reason.group("letter").upper() in letters:
+        return letters.index(reason.group("letter").upper())
+    return _choice_in_sentence(tidy, choices)
+
+
+def _choice_in_sentence(text: str, choices: Sequence[str]) -> int | None:
+    """The one choice whose text stands in ``text`` as words of its own ('The angle measures 135°.' with a
+    choice '135°'); a choice found only inside a longer found one ('red' in 'dark red') does not count. None when
+    no choice or several do."""
+    lower = text.lower()
+    found = []
+    for index, choice in enumerate(choices):
+        needle = choice.strip().lower()
+        if needle and re.search(rf"(?<![\w.]){re.escape(needle)}(?![\w]|\.\d)", lower):
+            found.append(index)
+    texts = {i: choices[i].strip().lower() for i in found}
+    alone = [i for i in found if not any(j != i and texts[i] in texts[j] for j in found)]
+    return alone[0] if len(alone) == 1 else None
+
+
 def _number_text(value: Fraction) -> str | None:
     """A number as a reply would write it: '14', '1.45' (None when it does not fit a float)."""
     if value.denominator == 1:
@@ -221,15 +260,34 @@ def _read_number(text: str) -> str | None:
     return None
 
 
+def _numbers_joined(text: str) -> list[str] | None:
+    """The last run of two or more numbers joined by ',' / ';' / 'and' in a sentence ('The line graph saw its
+    maximum peak between 2007 and 2008.' -> 2007, 2008: the official extraction prompt's own example)."""
+    runs: list[list[str]] = []
+    previous_end = -1
+    for match in _NUMBER.finditer(text):
+        number = match.group().rstrip(",")  # "2, 3": the comma joins, it is not part of the 2
+        if previous_end >= 0 and _LIST_JOIN.fullmatch(text[previous_end:match.start()]):
+            runs[-1].append(number)
+        else:
+            runs.append([number])
+        previous_end = match.start() + len(number)
+    lists = [run for run in runs if len(run) > 1]
+    return lists[-1] if lists else None
+
+
 def _list_items(text: str) -> list[str] | None:
-    """The items of the last '[a, b, ...]' in ``text``, or of a bare 'a, b' / 'a and b' of numbers."""
+    """The items of the last '[a, b, ...]' in ``text``, of a bare 'a, b' / 'a and b' of numbers, or of the last
+    numbers joined so inside a sentence."""
     found = _LIST.findall(text[-MAX_SCAN:])
     if found:
         body = found[-1]
     else:
         body = _tidy(text)
-        if len(body) > MAX_READ or not _LIST_SEP.search(body):
+        if len(body) > MAX_READ:
             return None
+        if not _LIST_SEP.search(body) or any(_number_of(item) is None for item in _LIST_SEP.split(body.strip())):
+            return _numbers_joined(body)
     items = [item.strip().strip("'\"") for item in _LIST_SEP.split(body.strip())]
     if not items or any(not item for item in items):
         return None
@@ -255,10 +313,12 @@ def extract(record: dict[str, Any], response: str) -> str | None:
     if record.get("question_type") == "multi_choice" and choices:
         if response in choices:  # the official shortcut, kept as a letter so normalisation cannot misread it
             return option_letters(len(choices))[choices.index(response)]
-        for candidate in candidates(response):
-            index = choice_index(candidate, choices)
-            if index is not None:
-                return option_letters(len(choices))[index]
+        found = candidates(response)
+        for read in (choice_index, choice_in_prose):  # every candidate read strictly first, then as prose
+            for candidate in found:
+                index = read(candidate, choices)
+                if index is not None:
+                    return option_letters(len(choices))[index]
         return None
     answer_type = record.get("answer_type")
     if answer_type in ("integer", "float"):
