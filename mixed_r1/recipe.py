@@ -22,7 +22,7 @@ from transformers.utils import logging as hf_logging
 from mixed_r1.checkpoint import find_resume_checkpoint, kept_reference, load_rng_states, load_state, save_checkpoint
 from mixed_r1.components import build_reward, check_data, check_reward, drop_long_prompts, log_data_counts, tiny_corpus
 from mixed_r1.data.build import load_train_samples
-from mixed_r1.data.sampler import PromptSampler
+from mixed_r1.data.sampler import PromptSampler, steps_for_epochs
 from mixed_r1.data.schema import Sample
 from mixed_r1.engine import Engine, build_engine, partitioned_loading, resolve_device, seed_everything
 from mixed_r1.engine.distributed import (
@@ -196,7 +196,8 @@ def check_trainer(trainer: Any) -> None:
         (trainer.micro_batch_size >= 0, "micro_batch_size", "must be >= 0 (0: a rank's whole share at once)"),
         (trainer.generation_batch_size >= 0, "generation_batch_size", "must be >= 0 (0: a rank's whole share)"),
         (trainer.max_tokens_per_micro_batch >= 0, "max_tokens_per_micro_batch", "must be >= 0 (0: off)"),
-        (trainer.max_steps >= 0, "max_steps", "must be >= 0"),
+        (trainer.max_steps is None or trainer.max_steps >= 0, "max_steps", "must be >= 0 (or null: trainer.epochs)"),
+        (trainer.max_steps is not None or trainer.epochs > 0, "epochs", "must be > 0 (or set trainer.max_steps)"),
         (trainer.max_bad_steps >= 1, "max_bad_steps", "must be >= 1"),
     ]
     for ok, key, why in checks:
@@ -224,7 +225,7 @@ def start_processes(cfg: Any) -> None:
         log.setLevel(logging.WARNING)
 
 
-EVAL_MODES = ("thinking", "direct")  # eval.after_training: the paper's prompt, or each benchmark's own
+EVAL_MODES = ("thinking", "direct")  # eval.after_training: our <think>/<answer> prompt, or each benchmark's own
 TRAINED = "trained.json"  # written after the final export: a restarted run goes straight to its evaluation
 
 
@@ -287,13 +288,14 @@ def run(cfg: Any, run_dir: str | Path) -> dict[str, float]:
     start_processes(cfg)
     trained = run_dir / TRAINED
     earlier = json.loads(trained.read_text()) if modes and trained.is_file() else None
-    if earlier is not None and earlier["max_steps"] == cfg.trainer.max_steps:
+    asked = budget_asked(cfg.trainer)
+    if earlier is not None and earlier.get("budget", {}).get("asked") == asked:
         log.info("%s was trained earlier (%s): evaluating it", run_dir, TRAINED)
         summary = earlier["summary"]
     else:
-        summary = train(cfg, run_dir, algorithm, settings)
+        summary, budget = train(cfg, run_dir, algorithm, settings)
         if is_main():
-            trained.write_text(json.dumps({"max_steps": cfg.trainer.max_steps, "summary": summary}) + "\n")
+            trained.write_text(json.dumps({"budget": budget, "summary": summary}) + "\n")
         barrier()
     gc.collect()  # the training engine is gone: its memory goes back before the evaluation loads a model
     if torch.cuda.is_available():
@@ -302,8 +304,22 @@ def run(cfg: Any, run_dir: str | Path) -> dict[str, float]:
     return summary
 
 
-def train(cfg: Any, run_dir: Path, algorithm: Algorithm, settings: Any) -> dict[str, float]:
-    """The training itself (:func:`run` checks, then evaluates)."""
+def budget_asked(trainer: Any) -> dict[str, Any]:
+    """What the config asks for: a step count, or passes over the data."""
+    return {"max_steps": trainer.max_steps} if trainer.max_steps is not None else {"epochs": float(trainer.epochs)}
+
+
+def training_budget(trainer: Any, num_samples: int) -> dict[str, Any]:
+    """The run's budget, as the report shows it: what was asked, the steps it makes and the passes they are."""
+    per_epoch = num_samples // trainer.prompts_per_step
+    steps = (trainer.max_steps if trainer.max_steps is not None
+             else steps_for_epochs(trainer.epochs, num_samples, trainer.prompts_per_step))
+    return {"asked": budget_asked(trainer), "steps": steps, "samples": num_samples,
+            "prompts_per_step": trainer.prompts_per_step, "epochs": steps / per_epoch if per_epoch else None}
+
+
+def train(cfg: Any, run_dir: Path, algorithm: Algorithm, settings: Any) -> tuple[dict[str, float], dict[str, Any]]:
+    """The training itself (:func:`run` checks, then evaluates); its summary and its budget."""
     if not sys.stderr.isatty():  # a log file gets log lines, not transformers' per-file progress bars
         hf_logging.disable_progress_bar()
     seed_everything(cfg.seed)
@@ -319,6 +335,11 @@ def train(cfg: Any, run_dir: Path, algorithm: Algorithm, settings: Any) -> dict[
                                                     check_images=is_main()))
     samples = drop_long_prompts(samples, adapter, cfg.data, cfg.algo.get("max_new_tokens", 0))
     data_counts = log_data_counts(samples, run_dir)
+    budget = training_budget(cfg.trainer, len(samples))
+    total_steps = budget["steps"]
+    log.info("budget: %d steps of %d prompts = %s passes over %d samples (trainer.%s)", total_steps,
+             budget["prompts_per_step"], f"{budget['epochs']:.2f}" if budget["epochs"] is not None else "n/a",
+             len(samples), next(iter(budget["asked"])))
     checkpoint = find_resume_checkpoint(cfg.resume, run_dir / "checkpoints")
     state = load_state(checkpoint) if checkpoint else None
     with partitioned_loading(cfg, world_size()):
@@ -327,7 +348,8 @@ def train(cfg: Any, run_dir: Path, algorithm: Algorithm, settings: Any) -> dict[
     if rank() > 0:  # each rank samples its own completions
         seed_everything(cfg.seed + 104729 * rank())
     logger = MetricsLogger(run_dir, resume_after=state["step"] if state else None, logger_cfg=cfg.logger,
-                           config={**OmegaConf.to_container(cfg, resolve=True), "data_counts": data_counts},
+                           config={**OmegaConf.to_container(cfg, resolve=True), "data_counts": data_counts,
+                                   "budget": budget},
                            enabled=is_main())
     trainer, phase = cfg.trainer, cfg.algo.name
     sampler = PromptSampler(len(samples), trainer.prompts_per_step, seed=cfg.seed)
@@ -351,8 +373,8 @@ def train(cfg: Any, run_dir: Path, algorithm: Algorithm, settings: Any) -> dict[
     train_step = algorithm.build_step(StepContext(cfg, adapter, engine, settings, reference_source))
     group_size = algorithm.sequences_per_prompt(settings)
     guard = BadStepGuard(trainer.max_bad_steps)
-    with progress_bar(trainer.max_steps, initial=phase_step, desc=phase) as bar:
-        while phase_step < trainer.max_steps:
+    with progress_bar(total_steps, initial=phase_step, desc=phase) as bar:
+        while phase_step < total_steps:
             step, phase_step = step + 1, phase_step + 1
             start = time.perf_counter()
             if device.type == "cuda":
@@ -379,9 +401,9 @@ def train(cfg: Any, run_dir: Path, algorithm: Algorithm, settings: Any) -> dict[
 
     engine.export(adapter, engine.model, run_dir / "checkpoint")
     if phase != "grpo":
-        return {}
+        return {}, budget
     first, last = reward_trend(records, cfg.trainer.trend_fraction)
     summary = {"reward_first": first, "reward_last": last, "reward_gain": last - first}
     log.info("GRPO mean reward: first %d%% of steps %.3f -> last %d%% %.3f (gain %+.3f)",
              round(100 * cfg.trainer.trend_fraction), first, round(100 * cfg.trainer.trend_fraction), last, last - first)
-    return summary
+    return summary, budget

@@ -115,3 +115,36 @@ def test_demo_experiment_pins_the_demo(tmp_path):
     demo = _resolved(["experiment=demo"], tmp_path)
     assert demo == _resolved([], tmp_path)  # `python train.py` with no arguments is the demo
     assert demo["model"]["adapter"] == "qwen2_5_vl" and demo["warmup"]["steps"] > 0 and demo["seed"] == 0
+
+
+def test_table_4_trains_on_the_open_ended_data_alone_and_the_mixed45k_reading_is_one_override_away():
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        four = compose(config_name="train", overrides=["experiment=table4", *MIX_ROOT], return_hydra_config=True)
+        other = compose(config_name="train", overrides=["experiment=table4_mixed45k", *MIX_ROOT], return_hydra_config=True)
+    assert four.hydra.runtime.choices.data == "open_ended" and list(four.data.mix.parts) == ["open_ended"]
+    assert dict(four.data.mix.parts.open_ended) == {"allava": 3000}  # Mixed-45K's open-ended part
+    assert other.hydra.runtime.choices.data == "mixed45k" and len(other.data.mix.parts) == 5
+    assert other.hydra.sweep.dir.endswith("/table4_mixed45k") and four.hydra.sweep.dir.endswith("/table4")
+    assert other.hydra.sweeper.params == four.hydra.sweeper.params and other.eval == four.eval
+
+
+def test_the_budget_is_one_epoch_of_the_drawn_data_unless_a_step_count_is_given():
+    from mixed_r1.data.sampler import steps_for_epochs
+    from mixed_r1.errors import ConfigError
+    from mixed_r1.recipe import training_budget
+
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose(config_name="train", overrides=["model=qwen3b", "data=mixed45k", *MIX_ROOT])
+    assert cfg.trainer.epochs == 1.0 and cfg.trainer.max_steps is None
+    # Table 3(a)'s three mixes get one pass each, not 1,000 steps each (0.71 / 1.42 / 3.2 passes)
+    assert [training_budget(cfg.trainer, n)["steps"] for n in (22_500, 45_000, 90_000)] == [351, 703, 1406]
+    budget = training_budget(cfg.trainer, 45_000)
+    assert budget["asked"] == {"epochs": 1.0} and budget["epochs"] == 1.0 and budget["samples"] == 45_000
+    cfg.trainer.max_steps = 1000  # a step count overrides the epochs
+    assert training_budget(cfg.trainer, 45_000)["steps"] == 1000
+    assert abs(training_budget(cfg.trainer, 45_000)["epochs"] - 1000 / 703) < 1e-9
+    assert steps_for_epochs(0.5, 10, 4) == 1 and steps_for_epochs(2, 10, 4) == 4  # 2 full batches per pass
+    with pytest.raises(ConfigError, match="trainer.epochs=0"):
+        steps_for_epochs(0, 10, 4)

@@ -216,3 +216,22 @@ def test_paper_numbers_cite_the_paper_by_title_and_arxiv_id():
     head = source[:source.index("\npaper:")]
     assert "arXiv:2505.24164" in head and "Mixed-R1: Unified Reward Perspective" in head
     assert "/work/" not in source and ".txt" not in head  # no local file stands in for the paper
+
+
+def test_each_trained_row_shows_the_budget_its_run_had(tmp_path, paper):
+    from mixed_r1.report.tables import render_table
+
+    runs = tmp_path / "runs"
+    scores = {"mathvista": 60.0, "mathvision": 21.0, "mmmu": 50.0, "mmstar": 55.0}
+    write_results(runs, "table2", "base", "direct", scores)
+    write_results(runs, "table2", "data=yorn", "thinking", scores)
+    budget = {"asked": {"epochs": 1.0}, "steps": 140, "samples": 9000, "prompts_per_step": 64, "epochs": 1.0}
+    (runs / "table2" / "data=yorn" / "trained.json").write_text(json.dumps({"budget": budget, "summary": {}}))
+    write_results(runs, "table2", "data=yorn_mcq", "thinking", scores)
+    steps = {"asked": {"max_steps": 1000}, "steps": 1000, "samples": 29000, "prompts_per_step": 64, "epochs": 1000 / 453}
+    (runs / "table2" / "data=yorn_mcq" / "trained.json").write_text(json.dumps({"budget": steps, "summary": {}}))
+    rows = table_rows(render_table(runs, paper.tables["table2"], paper))
+    by_run = {row["Run"].split("`")[1]: row["Run"] for row in rows.values() if "`" in row["Run"]}
+    assert by_run["data=yorn"].endswith("140 steps = 1.00 epochs of 9,000 samples (trainer.epochs)")
+    assert by_run["data=yorn_mcq"].endswith("1000 steps = 2.21 epochs of 29,000 samples (trainer.max_steps)")
+    assert by_run["base"] == "`base` (direct)"  # the base model trained nothing

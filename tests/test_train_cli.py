@@ -293,3 +293,16 @@ def test_resume_auto_without_a_checkpoint_says_it_starts_fresh(tmp_path, run_tra
     run_training(tmp_path, "resume=auto", "trainer.max_steps=1", *SHORT)
     assert "no checkpoint found" in caplog.text and "starting fresh" in caplog.text
     assert [r["step"] for r in read_metrics(tmp_path)] == [1, 2, 3]
+
+
+def test_a_budget_in_epochs_trains_that_many_passes_and_the_report_shows_it(tmp_path, run_training):
+    from mixed_r1.report.tables import budget_text
+
+    run_training(tmp_path, "trainer.max_steps=null", "trainer.epochs=0.6", "warmup.steps=0", "trainer.prompts_per_step=4",
+                 "algo.group_size=2", "algo.max_new_tokens=4", "data.synthetic.num_samples=20")
+    grpo = [r for r in read_metrics(tmp_path) if r["phase"] == "grpo"]
+    assert len(grpo) == 3  # 20 samples // 4 prompts = 5 steps a pass; 0.6 of it
+    budget = json.loads((tmp_path / "trained.json").read_text())["budget"]
+    assert budget == {"asked": {"epochs": 0.6}, "steps": 3, "samples": 20, "prompts_per_step": 4, "epochs": 0.6}
+    assert budget_text(tmp_path) == "3 steps = 0.60 epochs of 20 samples (trainer.epochs)"
+    assert budget_text(tmp_path / "nowhere") is None  # a base-model row trained nothing

@@ -45,3 +45,11 @@ class PromptSampler:
     def __iter__(self) -> Iterator[list[int]]:
         while True:
             yield self.next_batch()
+
+
+def steps_for_epochs(epochs: float, num_samples: int, batch_size: int) -> int:
+    """Training steps that make ``epochs`` passes over ``num_samples`` prompts in batches of ``batch_size``, as
+    :class:`PromptSampler` serves them (each epoch drops its ragged tail: ``num_samples // batch_size`` batches)."""
+    if epochs <= 0:
+        raise ConfigError(f"trainer.epochs={epochs!r} must be > 0 (or set trainer.max_steps)")
+    return max(1, round(epochs * (num_samples // batch_size)))

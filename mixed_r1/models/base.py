@@ -105,7 +105,8 @@ class Completions:
 
 
 def question_text(sample: Sample, prompt: Any) -> str:
-    """The user text: the problem, the per-type answer hint and the paper's fixed reasoning instruction.
+    """The user text: the problem, the per-type answer hint and the reasoning instruction (``prompt.template``: our
+    wording of the fixed prompt the paper adds after each question; the paper does not print it).
 
     ``prompt`` is the ``prompt`` config node (``template``, ``no_thinking_template``, ``thinking``,
     ``hints``). ``thinking=false`` gives the paper's "no thinking" baseline prompt.

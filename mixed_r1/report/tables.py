@@ -25,6 +25,20 @@ class RunScores:
     scores: dict[str, float] = field(default_factory=dict)
     problem: str | None = None  # "missing: ..." / "unreadable: ...": no scores at all
     warnings: list[str] = field(default_factory=list)  # scores kept, but something is off
+    budget: str | None = None  # the training budget the run had (its trained.json), e.g. "703 steps = 1.00 epoch of 45,000"
+
+
+def budget_text(run_dir: Path) -> str | None:
+    """The training budget of the run in ``run_dir`` as the report shows it, from the ``trained.json`` training
+    writes; None for a run that trained nothing (the base model) or an older run that did not record it."""
+    try:
+        budget = json.loads((run_dir / "trained.json").read_text(encoding="utf-8"))["budget"]
+        steps, samples, epochs = int(budget["steps"]), int(budget["samples"]), budget.get("epochs")
+        asked = "trainer.max_steps" if "max_steps" in budget["asked"] else "trainer.epochs"
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    passes = f"{float(epochs):.2f} epochs" if isinstance(epochs, (int, float)) else "n/a epochs"
+    return f"{steps} steps = {passes} of {samples:,} samples ({asked})"
 
 
 def shown(path: Path, runs_root: Path) -> str:
@@ -48,6 +62,7 @@ def read_run(runs_root: Path, table: str, row: PaperRow) -> RunScores:
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
         run.problem = f"unreadable: {run.shown_path} ({type(err).__name__}: {err})"
         return run
+    run.budget = budget_text(path.parents[2])  # <point>/eval/<mode>/results.json -> <point>
     thinking = summary.get("thinking")
     if isinstance(thinking, bool) and thinking != (row.run.mode == "thinking"):
         run.warnings.append(f"results.json says thinking={str(thinking).lower()}")
@@ -85,7 +100,7 @@ def render_table(runs_root: Path, table: PaperTable, paper: PaperNumbers) -> str
             ours[AVG] = our_average(run.scores, table.average_over)
         cells = [format_cell(ours[k], row.cells[k]) for k in keys]
         not_evaluated = [paper.column_name(c) for c in table.columns if run.problem is None and c not in run.scores]
-        where = run.problem or f"`{row.run.point}` ({row.run.mode})"
+        where = run.problem or f"`{row.run.point}` ({row.run.mode})" + (f", {run.budget}" if run.budget else "")
         extra = ([f"not evaluated: {', '.join(not_evaluated)}"] if not_evaluated else []) + run.warnings
         if extra:
             where += " — " + "; ".join(extra)
