@@ -24,9 +24,6 @@ from mixed_r1.models import ADAPTERS
 log = logging.getLogger("mixed_r1")
 
 PINNED_VERSION = "0.3.5"  # requirements-eval.txt; mid-2025, the lmms-eval generation the paper used
-# our benchmark -> the lmms-eval task of the same split (lmms_eval/tasks/<folder>/<task>.yaml)
-TASKS = {"mathvista": "mathvista_testmini", "mathvision": "mathvision_test", "mmbench": "mmbench_en_dev",
-         "mmmu": "mmmu_val", "mmstar": "mmstar", "ai2d": "ai2d"}
 
 
 def lmms_command(cfg: Any, settings: Any) -> list[str]:
@@ -41,7 +38,7 @@ def lmms_command(cfg: Any, settings: Any) -> list[str]:
     args = ",".join(f"{k}={v}" for k, v in model_args.items())
     gen = f"max_new_tokens={settings.max_new_tokens},temperature={settings.temperature},do_sample=False"
     return [sys.executable, "-m", "lmms_eval", "--model", model, "--model_args", args,
-            "--tasks", ",".join(TASKS[b] for b in settings.benchmarks), "--batch_size", "1",
+            "--tasks", ",".join(benchmark(b).lmms_task for b in settings.benchmarks), "--batch_size", "1",
             "--gen_kwargs", gen, "--log_samples", "--output_path", str(Path(settings.output_dir) / "lmms_eval")]
 
 
@@ -82,7 +79,7 @@ def collect(settings: Any, output_path: Path, version: str) -> dict[str, Any]:
     metrics = read_metrics(output_path)
     benchmarks = {}
     for name in settings.benchmarks:
-        task = TASKS[name]
+        task = benchmark(name).lmms_task
         benchmarks[name] = {"ours_on_lmms_eval_predictions": rescore(name, read_samples(output_path, task)),
                             "lmms_eval": metrics.get(task, {})}
     return {"backend": "lmms_eval", "lmms_eval_version": version, "thinking": settings.thinking,

@@ -32,8 +32,6 @@ from mixed_r1.shards import append_records, plan_chunks, rank_file, read_shards
 log = logging.getLogger("mixed_r1")
 
 BACKENDS = ("native", "lmms_eval")
-TABLE_COLUMNS = {"mathvista": "MathVista", "mathvision": "MathVision", "mmbench": "MMBench", "mmmu": "MMMU",
-                 "mmstar": "MMStar", "ai2d": "AI2D"}
 
 
 @dataclass(frozen=True)
@@ -164,9 +162,9 @@ def score_benchmark(bench: Benchmark, items: Sequence[EvalItem], predictions: di
 
 def table_row(method: str, thinking: bool, results: dict[str, BenchmarkResult]) -> str:
     """Table 1's layout: Method | Thinking | Avg. | the six benchmarks (– where not evaluated)."""
-    header = "| Method | Thinking | Avg. | " + " | ".join(TABLE_COLUMNS.values()) + " |"
-    rule = "|" + "---|" * (3 + len(TABLE_COLUMNS))
-    cells = [f"{results[n].score:.1f}" if n in results else "–" for n in TABLE_COLUMNS]
+    header = "| Method | Thinking | Avg. | " + " | ".join(benchmark(n).column for n in NAMES) + " |"
+    rule = "|" + "---|" * (3 + len(NAMES))
+    cells = [f"{results[n].score:.1f}" if n in results else "–" for n in NAMES]
     return f"{header}\n{rule}\n| {method} | {'yes' if thinking else 'no'} | {average(results):.1f} | {' | '.join(cells)} |\n"
 
 

@@ -64,7 +64,7 @@ def _text_reading(said: str, options: list[str], letters: list[str]) -> str | No
     return hits[0] if len(hits) == 1 else None
 
 
-def _choice_letter(reply: str, options: list[str] | None) -> str | None:
+def choice_letter(reply: str, options: list[str] | None) -> str | None:
     """The option letter a reply names, or None when it names none or is ambiguous.
 
     Rules, in order (``said`` is the reply lower-cased without punctuation or a lead-in):
@@ -86,7 +86,7 @@ def _choice_letter(reply: str, options: list[str] | None) -> str | None:
 
 
 def _named_letter(reply: str, said: str, options: list[str] | None) -> str | None:
-    """:func:`_choice_letter` with the normalised reply ``said`` computed once by the caller."""
+    """:func:`choice_letter` with the normalised reply ``said`` computed once by the caller."""
     letters = option_letters(len(options)) if options else list(string.ascii_uppercase)
     if len(said) == 1 and said.upper() in letters:
         return said.upper()
@@ -113,7 +113,7 @@ def reply_matches(reply: str, answer: str, options: list[str] | None = None) -> 
       (its letter or its text: 'A', 'yes') and is right when that option's text is the answer;
       a reply naming no option is read as words ('Yes, it is red.'), as without options.
     - other answers with ``options`` are option letters: the reply must name that option
-      (see :func:`_choice_letter`).
+      (see :func:`choice_letter`).
     - otherwise normalised exact match.
     """
     truth, said = normalise(answer), normalise(reply)

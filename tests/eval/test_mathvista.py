@@ -21,8 +21,8 @@ from mixed_r1.eval.benchmarks.mathvista import (
     extraction_prompt,
     judge,
     judge_extracted,
-    last_boxed,
 )
+from mixed_r1.eval.benchmarks.parsing import last_boxed
 from tests.data.layouts import hf_image, png_bytes, write_parquet
 from tests.linear_time import BOUND, SCALE, growth
 

@@ -11,7 +11,8 @@ import pytest
 from mixed_r1.errors import DataError
 from mixed_r1.eval import score
 from mixed_r1.eval.benchmarks import benchmark
-from mixed_r1.eval.benchmarks.mmbench import BENCHMARK, aggregate, infer_choice
+from mixed_r1.eval.benchmarks.mmbench import BENCHMARK, aggregate
+from mixed_r1.eval.benchmarks.parsing import infer_choice
 from tests.data.layouts import hf_image, png_bytes, write_parquet
 from tests.linear_time import BOUND, SCALE, growth
 

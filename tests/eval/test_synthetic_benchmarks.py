@@ -20,8 +20,8 @@ from mixed_r1.errors import ConfigError
 from mixed_r1.eval import score
 from mixed_r1.eval.benchmarks import NAMES, EvalItem, benchmark
 from mixed_r1.eval.benchmarks.mmbench import GROUP_STRIDE
-from mixed_r1.eval.benchmarks.mmmu import literal_list
 from mixed_r1.eval.benchmarks.mmstar import options as mmstar_options
+from mixed_r1.eval.benchmarks.parsing import literal_list
 from mixed_r1.eval.synthetic import IMAGE_SIZE, main, write_benchmark, write_benchmarks
 
 ITEMS = 8

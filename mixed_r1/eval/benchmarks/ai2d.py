@@ -15,7 +15,7 @@ Scoring (lmms-eval ``ai2d.yaml``): the target is the answer index as a letter (`
 "2" -> "C"); a reply opening with a letter and a dot ("C. ...") reads as that letter (its
 ``MultiChoiceRegexFilter``), else the reply must equal the letter ignoring case and punctuation
 (``exact_match``). Deviation, more lenient and still deterministic: a reply that is not a leading
-"X." is read by the project's option matcher (:func:`mixed_r1.rewards.matching._choice_letter`), which
+"X." is read by the project's option matcher (:func:`mixed_r1.rewards.matching.choice_letter`), which
 also takes "The answer is C", "(C)", "**C**", "C text-of-C" and the text of exactly one option; a reply
 naming no option (or an ambiguous one) is unparseable (``parsed=None``).
 """
@@ -27,8 +27,8 @@ from typing import Any
 
 from mixed_r1.errors import DataError
 from mixed_r1.eval.benchmarks.base import Benchmark, EvalItem, Judgement, read_rows, split_shards
-from mixed_r1.eval.benchmarks.mmmu import literal_list
-from mixed_r1.rewards.matching import _choice_letter, option_letters
+from mixed_r1.eval.benchmarks.parsing import literal_list
+from mixed_r1.rewards.matching import choice_letter, option_letters
 
 SPLIT = "test"
 POST_PROMPT = "\nAnswer with the option's letter from the given choices directly."  # lmms-eval ai2d.yaml
@@ -79,7 +79,7 @@ def parse_choice(answer: str, options: list[str]) -> str | None:
     match = _LEADING_LETTER.match(answer)
     if match and match.group(1) in letters:
         return match.group(1)
-    return _choice_letter(answer, options) if options else None
+    return choice_letter(answer, options) if options else None
 
 
 def judge(record: dict[str, Any], answer: str) -> Judgement:
@@ -92,6 +92,8 @@ def judge(record: dict[str, Any], answer: str) -> Judgement:
 
 BENCHMARK = Benchmark(
     name="ai2d",
+    column="AI2D",
+    lmms_task="ai2d",
     hf_id="lmms-lab/ai2d",
     split=SPLIT,
     folder="ai2d",

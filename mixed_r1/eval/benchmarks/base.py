@@ -2,8 +2,8 @@
 parquet/arrow shards, images embedded in the rows) and a scorer that applies the benchmark's official rule
 to one record and one answer, plus how per-record scores aggregate into the reported number.
 
-A benchmark module defines ``BENCHMARK = Benchmark(...)``; ``mixed_r1.eval.benchmarks.BENCHMARKS`` maps
-names to them. Scorers read only the record's published fields (no images), so they are checked on
+A benchmark module defines ``BENCHMARK = Benchmark(...)``; ``mixed_r1.eval.benchmarks.benchmark(name)`` returns it
+for each name of ``NAMES``. Scorers read only the record's published fields (no images), so they are checked on
 hand-written records and responses, and the same scorer serves our runner and lmms-eval's predictions.
 """
 from __future__ import annotations
@@ -45,7 +45,12 @@ def mean_percent(records: Sequence[dict[str, Any]], scores: Sequence[float]) -> 
 
 @dataclass(frozen=True)
 class Benchmark:
+    """Everything the project knows of one benchmark, in its module: adding one is that module plus its name in
+    ``benchmarks.NAMES`` (and a writer in ``eval/synthetic.py`` for the tiny sets)."""
+
     name: str  # the registry name: mathvista, mathvision, mmbench, mmmu, mmstar, ai2d
+    column: str  # its column heading in Table 1 and in results tables, e.g. "MathVista"
+    lmms_task: str  # the lmms-eval task of the same split (lmms_eval/tasks/<folder>/<task>.yaml)
     hf_id: str  # the published dataset, e.g. "AI4Math/MathVista"
     split: str  # the split Table 1 reports, e.g. "testmini"
     folder: str  # where below eval.data_root the downloaded shards are expected (README: how to download)

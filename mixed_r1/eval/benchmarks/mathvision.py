@@ -37,7 +37,7 @@ Deviations:
   both, thousands separators are read ('1,000'), and a form feed in the published answer (a JSON '\\f' from
   '\\frac') is read back as ``\\f``.
 - A multiple-choice reply may also name its option as 'B. text' or '(B) text', or by the option's number
-  (:func:`~mixed_r1.eval.benchmarks.mathvista.choice_index`); officially only the bare letter or the option's
+  (:func:`~mixed_r1.eval.benchmarks.parsing.choice_index`); officially only the bare letter or the option's
   own text count. A reply that names an option is judged by that option alone, not also by its cleaned text
   against the right option's (options '$\\text{B}$', '$\\text{G}$', ... would make the letter 'B' match option A).
 - The prompt lmms-eval uses (and :func:`direct_prompt` copies) asks for step-by-step work and a box even when
@@ -62,7 +62,7 @@ from typing import Any, Sequence
 
 from mixed_r1.errors import DataError
 from mixed_r1.eval.benchmarks.base import Benchmark, EvalItem, Judgement, read_rows, split_shards
-from mixed_r1.eval.benchmarks.mathvista import choice_index, item_images, last_boxed, text_list
+from mixed_r1.eval.benchmarks.parsing import choice_index, item_images, last_boxed, text_list
 from mixed_r1.rewards.matching import option_letters
 
 SPLITS = ("test", "testmini")  # preferred first
@@ -465,6 +465,8 @@ def aggregate(records: Sequence[dict[str, Any]], scores: Sequence[float]) -> dic
 
 BENCHMARK = Benchmark(
     name="mathvision",
+    column="MathVision",
+    lmms_task="mathvision_test",
     hf_id="MathLLMs/MathVision",
     split="test",
     folder="MathVision",

@@ -42,7 +42,6 @@ Deviations, all in the extraction (the normalisation and comparison are the offi
 """
 from __future__ import annotations
 
-import ast
 import math
 import re
 from collections import defaultdict
@@ -52,82 +51,32 @@ from typing import Any, Sequence
 
 from mixed_r1.errors import DataError
 from mixed_r1.eval.benchmarks.base import Benchmark, EvalItem, Judgement, read_rows, split_shards
-from mixed_r1.rewards.chart import parse_number
-from mixed_r1.rewards.matching import normalise, option_letters, strip_answer_prefix
+from mixed_r1.eval.benchmarks.parsing import (
+    BRACKETED_LETTER,
+    MAX_READ,
+    choice_index,
+    item_images,
+    last_boxed,
+    number_of,
+    text_list,
+    tidy,
+)
+from mixed_r1.rewards.matching import normalise, option_letters
 
 SPLIT = "testmini"
 IMAGE_FIELD = "decoded_image"
-MAX_READ = 300  # a candidate longer than this is not "an answer" and is not read as one
 MAX_SCAN = 20_000  # the last number of a long reply is looked for in its tail only
 
-def item_images(record: dict[str, Any], where: str) -> tuple[Any, ...]:
-    """The record's embedded image as published (``{"bytes", "path"}``); a row without one is a broken download."""
-    image = record.get(IMAGE_FIELD)
-    if isinstance(image, dict) and (image.get("bytes") or image.get("path")):
-        return (image,)
-    if isinstance(image, (bytes, bytearray)) and image:
-        return (bytes(image),)
-    raise DataError(f"{where}: field '{IMAGE_FIELD}' holds no image")
-
-
-def text_list(value: Any) -> list[str]:
-    """A published list of texts (choices/options) as a list of str: a list, a tuple, an array, a Python or JSON
-    literal string; None or anything else is no list."""
-    if value is None:
-        return []
-    if isinstance(value, str):
-        try:
-            value = ast.literal_eval(value.strip()) if value.strip() else []
-        except (ValueError, SyntaxError, MemoryError, RecursionError):
-            return []
-        if not isinstance(value, (list, tuple)):
-            return []
-    try:
-        return ["" if v is None else str(v) for v in value]
-    except TypeError:
-        return []
-
-
 # ----------------------------------------------------------------------------- reading a reply
-_BOX = re.compile(r"\\(?:boxed|fbox)\s*\{")
 _ANSWER_WORD = re.compile(r"answer\b\s*(?:is|was|would\s+be|will\s+be|should\s+be)?\s*[:=]?", re.IGNORECASE)
 _NUMBER = re.compile(r"[-+−]?(?:\d[\d,]*(?:\.\d+)?|\.\d+)")
-_LETTER_HEAD = re.compile(r"(?P<open>\()?(?P<letter>[A-Za-z])(?P<close>\))?(?P<sep>[.:)]|\s+|$)")
 # a letter then its reason: "C, since the angle is obtuse", "C because ..." (not "A, B and C are ...")
 _LETTER_REASON = re.compile(r"\(?(?P<letter>[A-Za-z])\)?\s*[,;:\-–—]?\s+(?:because|since|as|given|which|due|for)\b",
                             re.IGNORECASE)
 # numbers joined as a list in a sentence: "between 2007 and 2008", "2, 3, and 5"
 _LIST_JOIN = re.compile(r"\s*(?:,\s*and|,|;|and|&)\s*", re.IGNORECASE)
-_BRACKETED_LETTER = re.compile(r"\(([A-Za-z])\)")
 _LIST = re.compile(r"\[([^\[\]]*)\]")
 _LIST_SEP = re.compile(r"\s*(?:,|;|\band\b)\s*")
-
-
-def last_boxed(text: str) -> str | None:
-    """The content of the last ``\\boxed{...}`` (or ``\\fbox``), braces matched (nested ones kept); an unclosed
-    box runs to the end of the text; None when there is no box."""
-    if not isinstance(text, str):
-        return None
-    start = -1
-    for match in _BOX.finditer(text):
-        start = match.end()
-    if start < 0:
-        return None
-    depth = 1
-    for i in range(start, len(text)):
-        if text[i] == "{":
-            depth += 1
-        elif text[i] == "}":
-            depth -= 1
-            if depth == 0:
-                return text[start:i].strip()
-    return text[start:].strip()
-
-
-def _tidy(text: str) -> str:
-    """A short answer without a lead-in ('The answer is'), markdown emphasis, quotes or a final period."""
-    text = strip_answer_prefix(text.strip().strip("*_`\"'"))
-    return text.strip().strip("*_`\"'").rstrip(".").strip()
 
 
 def _after_answer_word(text: str) -> str | None:
@@ -154,59 +103,18 @@ def candidates(text: str) -> list[str]:
     return found
 
 
-def _number_of(text: str) -> Fraction | None:
-    number = parse_number(text)
-    return number.value if number is not None else None
-
-
-def choice_index(text: str, choices: Sequence[str]) -> int | None:
-    """The index of the choice a short reply names, or None.
-
-    In order: the reply is a choice's text ('145°'); a letter in range, bare or marked ('B', '(B)', 'B.',
-    '(B) 8/11', 'B. 8/11'), or followed by a space and that choice's own text ('B 8/11'); the reply's normalised
-    text is one choice's ('Tokyo.'); its number is exactly one choice's number ('145' for '145°', '6' for
-    '6cm'); a bracketed letter '(B)' anywhere in it (the official normalisation's first step)."""
-    tidy = _tidy(text)
-    if not tidy or len(tidy) > MAX_READ or not choices:
-        return None
-    letters = option_letters(len(choices))
-    stripped = [c.strip() for c in choices]
-    if tidy in stripped:
-        return stripped.index(tidy)
-    head = _LETTER_HEAD.match(tidy)
-    if head and head.group("letter").upper() in letters:
-        index = letters.index(head.group("letter").upper())
-        rest = tidy[head.end():].strip()
-        marked = bool(head.group("open") or head.group("close") or not head.group("sep").isspace())
-        if not rest or marked or normalise(rest) == normalise(choices[index]):
-            return index
-    said = normalise(tidy)
-    by_text = [i for i, c in enumerate(choices) if said and normalise(c) == said]
-    if len(by_text) == 1:
-        return by_text[0]
-    value = _number_of(tidy)
-    if value is not None:
-        by_value = [i for i, c in enumerate(choices) if _number_of(c) == value]
-        if len(by_value) == 1:
-            return by_value[0]
-    bracketed = _BRACKETED_LETTER.search(tidy)
-    if bracketed and bracketed.group(1).upper() in letters:
-        return letters.index(bracketed.group(1).upper())
-    return None
-
-
 def choice_in_prose(text: str, choices: Sequence[str]) -> int | None:
     """The choice a sentence names when no :func:`choice_index` reading does (what GPT extraction reads): a
     letter followed by its reason ('C, since the angle is obtuse', 'C because ...'), else the one choice whose
     text stands in it as words of its own."""
-    tidy = _tidy(text)
-    if not tidy or len(tidy) > MAX_READ or not choices:
+    short = tidy(text)
+    if not short or len(short) > MAX_READ or not choices:
         return None
     letters = option_letters(len(choices))
-    reason = _LETTER_REASON.match(tidy)
+    reason = _LETTER_REASON.match(short)
     if reason and reason.group("letter").upper() in letters:
         return letters.index(reason.group("letter").upper())
-    return _choice_in_sentence(tidy, choices)
+    return _choice_in_sentence(short, choices)
 
 
 def _choice_in_sentence(text: str, choices: Sequence[str]) -> int | None:
@@ -236,7 +144,7 @@ def _number_text(value: Fraction) -> str | None:
 
 def _first_number(text: str) -> Fraction | None:
     match = _NUMBER.search(text)
-    return _number_of(match.group()) if match else None
+    return number_of(match.group()) if match else None
 
 
 def _read_number(text: str) -> str | None:
@@ -246,7 +154,7 @@ def _read_number(text: str) -> str | None:
     for candidate in found:
         if len(candidate) > MAX_READ:
             continue
-        value = _number_of(_tidy(candidate.rsplit("=", 1)[-1]))
+        value = number_of(tidy(candidate.rsplit("=", 1)[-1]))
         if value is not None:
             return _number_text(value)
     for specific in (last_boxed(text), _after_answer_word(text)):
@@ -254,7 +162,7 @@ def _read_number(text: str) -> str | None:
         if value is not None:
             return _number_text(value)
     for number in reversed(_NUMBER.findall(text[-MAX_SCAN:])):
-        value = _number_of(number)
+        value = number_of(number)
         if value is not None:
             return _number_text(value)
     return None
@@ -283,15 +191,15 @@ def _list_items(text: str) -> list[str] | None:
     if found:
         body = found[-1]
     else:
-        body = _tidy(text)
+        body = tidy(text)
         if len(body) > MAX_READ:
             return None
-        if not _LIST_SEP.search(body) or any(_number_of(item) is None for item in _LIST_SEP.split(body.strip())):
+        if not _LIST_SEP.search(body) or any(number_of(item) is None for item in _LIST_SEP.split(body.strip())):
             return _numbers_joined(body)
     items = [item.strip().strip("'\"") for item in _LIST_SEP.split(body.strip())]
     if not items or any(not item for item in items):
         return None
-    if not found and any(_number_of(item) is None for item in items):
+    if not found and any(number_of(item) is None for item in items):
         return None
     return items
 
@@ -325,8 +233,8 @@ def extract(record: dict[str, Any], response: str) -> str | None:
         return _read_number(response)
     if answer_type == "list":
         return _read_list(response)
-    tidy = _tidy(last_boxed(response) or response)
-    return tidy if tidy and len(tidy) <= MAX_READ else None
+    short = tidy(last_boxed(response) or response)
+    return short if short and len(short) <= MAX_READ else None
 
 
 # ----------------------------------------------------------------------------- the official normalisation
@@ -345,7 +253,7 @@ def _normalised_choice(extraction: str, choices: list[str]) -> str:
     """The official multiple-choice normalisation: the first '(X)', a bare capital letter, (here also any reading
     of :func:`choice_index`), else the choice nearest in edit distance."""
     letters = option_letters(len(choices))
-    bracketed = _BRACKETED_LETTER.search(extraction)
+    bracketed = BRACKETED_LETTER.search(extraction)
     letter = bracketed.group(1).upper() if bracketed else extraction
     if letter in letters:
         return choices[letters.index(letter)]
@@ -363,7 +271,7 @@ def _float_of(text: str) -> float | None:
         return float(text)
     except (ValueError, OverflowError):
         pass
-    value = _number_of(text)
+    value = number_of(text)
     try:
         return float(value) if value is not None else None
     except OverflowError:
@@ -387,7 +295,7 @@ def _list_key(items: Sequence[str]) -> tuple[str, ...]:
     """List items compared by value when numbers ('2014' == '2014.0'), else by normalised text."""
     keys = []
     for item in items:
-        value = _number_of(item)
+        value = number_of(item)
         keys.append(str(value) if value is not None else normalise(item))
     return tuple(keys)
 
@@ -613,6 +521,8 @@ def aggregate(records: Sequence[dict[str, Any]], scores: Sequence[float]) -> dic
 
 BENCHMARK = Benchmark(
     name="mathvista",
+    column="MathVista",
+    lmms_task="mathvista_testmini",
     hf_id="AI4Math/MathVista",
     split=SPLIT,
     folder="MathVista",

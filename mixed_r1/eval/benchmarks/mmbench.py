@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from mixed_r1.eval.benchmarks.base import Benchmark, EvalItem, Judgement, mean_percent, read_rows, split_shards
+from mixed_r1.eval.benchmarks.parsing import infer_choice
 
 SPLIT = "dev"
 SUBSET = "en"
@@ -52,62 +53,6 @@ HINT = "Answer with the option's letter from the given choices."
 POST_PROMPT = "\nAnswer with the option's letter from the given choices directly."
 OPTIONS_HEADER = "There are several options:"
 SHARD_SUFFIXES = (".parquet", ".arrow")
-
-# ----------------------------------------------------------------------------- option matching
-# VLMEvalKit's can_infer, shared with MMStar (which VLMEvalKit scores with the same matcher).
-API_FAILURE = "Failed to obtain answer via API"
-REFUSALS = ("Sorry, I can't help with images of people yet.", "I can't process this file.",
-            "I'm sorry, but without the image provided", "Cannot determine the answer")
-NO_OPTION = "Z"  # VLMEvalKit's letter for "names no option"
-_TO_SPACE = str.maketrans(dict.fromkeys(".()[],:;!*#{}", " "))
-# "The correct answer is **B**": the letter must stand alone (not "answer is a dog"); linear-time.
-_ANSWER_IS = re.compile(r"(?i:(?:correct\s+)?answer\s+is)\s+\**([A-Z])(?![A-Za-z0-9])")
-
-
-def _option_word(answer: str, letters: Sequence[str]) -> str | None:
-    """``can_infer_option``: the option letter the answer names as a word, ``NO_OPTION`` for a refusal,
-    else None."""
-    if API_FAILURE in answer:
-        return None
-    if any(phrase in answer for phrase in REFUSALS):
-        return NO_OPTION
-    words = answer.translate(_TO_SPACE).split()
-    first: dict[str, int] = {}  # where each one-character word first stands
-    for position, word in enumerate(words):
-        if len(word) == 1 and word not in first:
-            first[word] = position
-    named = [letter for letter in letters if letter in first]
-    if len(named) == 1:
-        if first[named[0]] > len(words) - 5:  # one of the last four words: a final answer, not a mention
-            return named[0]
-    elif not named and NO_OPTION in first:
-        return NO_OPTION
-    match = _ANSWER_IS.search(answer)
-    return match.group(1) if match and match.group(1) in letters else None
-
-
-def _option_text(answer: str, choices: Mapping[str, str]) -> str | None:
-    """``can_infer_text``: the one option whose text occurs in a short answer, else None."""
-    if len(answer) > 2 * sum(len(text) for text in choices.values()):
-        return None  # a long answer mentions several options; checked before lower-casing a huge text
-    said = answer.lower()
-    hits = [letter for letter, text in choices.items() if text and text.lower() in said]
-    return hits[0] if len(hits) == 1 else None
-
-
-def read_choice(answer: str, choices: Mapping[str, str]) -> str | None:
-    """VLMEvalKit's ``can_infer``: the option letter (a key of ``choices``, letter -> option text) that
-    ``answer`` names, ``NO_OPTION`` when it refuses, None when it names none."""
-    if not isinstance(answer, str):
-        return None
-    return _option_word(answer, list(choices)) or _option_text(answer, choices)
-
-
-def infer_choice(answer: str, choices: Mapping[str, str]) -> str | None:
-    """The option letter ``answer`` names by :func:`read_choice`, or None (refusals included)."""
-    letter = read_choice(answer, choices)
-    return None if letter == NO_OPTION else letter
-
 
 # ----------------------------------------------------------------------------- the record
 def _present(value: Any) -> bool:
@@ -200,6 +145,8 @@ def aggregate(records: Sequence[dict[str, Any]], scores: Sequence[float]) -> dic
 
 BENCHMARK = Benchmark(
     name="mmbench",
+    column="MMBench",
+    lmms_task="mmbench_en_dev",
     hf_id="lmms-lab/MMBench",
     split=SPLIT,
     folder="mmbench",

@@ -46,7 +46,6 @@ Deviations, each deterministic where the official code is not or fails:
 """
 from __future__ import annotations
 
-import ast
 import re
 from collections import defaultdict
 from pathlib import Path
@@ -54,6 +53,7 @@ from typing import Any, Sequence
 
 from mixed_r1.errors import DataError
 from mixed_r1.eval.benchmarks.base import Benchmark, EvalItem, Judgement, read_rows, split_shards
+from mixed_r1.eval.benchmarks.parsing import literal_list
 from mixed_r1.rewards.matching import option_letters
 
 SPLIT = "validation"
@@ -77,22 +77,7 @@ _DOMAIN_OF = {subject: domain for domain, subjects in DOMAINS.items() for subjec
 
 
 # ----------------------------------------------------------------------------- record fields
-def literal_list(value: Any) -> list[str] | None:
-    """A list given as a list (or array) or as its Python-literal string ("['a', 'b']"), as strings;
-    None when ``value`` is not one. ``ast.literal_eval`` only: a record's text is never executed."""
-    if hasattr(value, "tolist"):  # a numpy array from pandas
-        value = value.tolist()
-    if isinstance(value, str):
-        text = value.strip()
-        if not (text.startswith("[") and text.endswith("]")):
-            return None
-        try:
-            value = ast.literal_eval(text)
-        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-            return None
-    if isinstance(value, (list, tuple)):
-        return [str(v) for v in value]
-    return None
+
 
 
 def record_options(record: dict[str, Any]) -> list[str]:
@@ -305,6 +290,8 @@ def aggregate(records: Sequence[dict[str, Any]], scores: Sequence[float]) -> dic
 
 BENCHMARK = Benchmark(
     name="mmmu",
+    column="MMMU",
+    lmms_task="mmmu_val",
     hf_id="lmms-lab/MMMU",
     split=SPLIT,
     folder="MMMU",

@@ -40,7 +40,7 @@ from typing import Any, Mapping, Sequence
 
 from mixed_r1.data.sources.text import index_letter, split_options
 from mixed_r1.eval.benchmarks.base import Benchmark, EvalItem, Judgement, mean_percent, read_rows, split_shards
-from mixed_r1.eval.benchmarks.mmbench import NO_OPTION, read_choice
+from mixed_r1.eval.benchmarks.parsing import NO_OPTION, read_choice
 
 SPLIT = "val"
 HINT = "Answer with the option's letter from the given choices."
@@ -147,6 +147,8 @@ def aggregate(records: Sequence[dict[str, Any]], scores: Sequence[float]) -> dic
 
 BENCHMARK = Benchmark(
     name="mmstar",
+    column="MMStar",
+    lmms_task="mmstar",
     hf_id="Lin-Chen/MMStar",
     split=SPLIT,
     folder="mmstar",
