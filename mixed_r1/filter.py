@@ -62,6 +62,7 @@ class FilterConfig:
     temperature: float
     max_new_tokens: int
     generation_batch_size: int  # sequences per generate call (0: a whole chunk)
+    shared_prompt: bool  # one prefill per question whose KV cache its N samples share (same tokens as unshared)
     questions_per_chunk: int  # the unit of seeding, sharding, writing and resuming
     compare: str  # which reward must vary: the mixed total (paper) or the accuracy part
     min_std: float  # 0: keep when not all equal (paper); > 0: also drop a population std <= this
@@ -128,7 +129,7 @@ def score_questions(cfg: Any, settings: FilterConfig, adapter: ModelAdapter, sam
             torch.manual_seed(cfg.seed * 1_000_003 + k)  # the chunk's draws, whichever rank and run makes them
             scored = sample_and_score(policy, adapter, reward_fn, chunk, settings.num_samples, settings.temperature,
                                       settings.max_new_tokens, settings.generation_batch_size,
-                                      shared_prompt=cfg.algo.shared_prompt)
+                                      shared_prompt=settings.shared_prompt)
             N = settings.num_samples
             records = []
             for i, sample in enumerate(chunk):

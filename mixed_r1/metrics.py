@@ -119,8 +119,8 @@ def read_metrics(path: str | Path) -> list[dict[str, Any]]:
 
 
 def reward_trend(records: Iterable[dict[str, Any]], fraction: float = 0.2) -> tuple[float, float]:
-    """Mean ``reward/mean`` of the first and of the last ``fraction`` of GRPO steps."""
-    rewards = [r["reward/mean"] for r in records if r.get("phase") == "grpo"]
+    """Mean ``reward/mean`` of the first and of the last ``fraction`` of the steps that log rewards (GRPO's)."""
+    rewards = [r["reward/mean"] for r in records if isinstance(r.get("reward/mean"), (int, float))]
     if not rewards:
         return math.nan, math.nan
     k = max(1, int(len(rewards) * fraction))

@@ -144,7 +144,7 @@ class StepContext:
 def build_grpo_step(ctx: StepContext) -> TrainStep:
     """GRPO (section 3.2): rollout with the mixed reward, then μ clipped, KL-regularised updates."""
     cfg, adapter, engine, algo = ctx.cfg, ctx.adapter, ctx.engine, ctx.settings
-    with partitioned_loading(cfg, world_size()):
+    with partitioned_loading(cfg, world_size(), algo.group_size):
         source = str(ctx.reference_source) if ctx.reference_source else None
         reference = engine.prepare_reference(adapter.load_model(trainable=False, path=source))
     reward_fn = build_reward(cfg, adapter, engine.model)
@@ -179,11 +179,13 @@ class Algorithm:
     build_step: Callable[[StepContext], TrainStep]
     sequences_per_prompt: Callable[[Any], int]  # sequences one prompt trains on (GRPO: G)
     warmup: bool  # whether the demo's supervised warm-up runs first (``warmup.steps`` > 0)
+    rewarded: bool  # whether its steps log rewards (``reward/mean``): the closing reward trend and Fig. 4 read them
 
 
+# The one place that knows the algorithms by name: everything else asks the entry it was given.
 ALGORITHMS: dict[str, Algorithm] = {
-    "grpo": Algorithm(GRPOConfig.from_config, build_grpo_step, lambda s: s.group_size, warmup=True),
-    "sft": Algorithm(lambda algo: None, build_sft_step, lambda s: 1, warmup=False),
+    "grpo": Algorithm(GRPOConfig.from_config, build_grpo_step, lambda s: s.group_size, warmup=True, rewarded=True),
+    "sft": Algorithm(lambda algo: None, build_sft_step, lambda s: 1, warmup=False, rewarded=False),
 }
 
 
@@ -342,9 +344,10 @@ def train(cfg: Any, run_dir: Path, algorithm: Algorithm, settings: Any) -> tuple
              len(samples), next(iter(budget["asked"])))
     checkpoint = find_resume_checkpoint(cfg.resume, run_dir / "checkpoints")
     state = load_state(checkpoint) if checkpoint else None
-    with partitioned_loading(cfg, world_size()):
+    group_size = algorithm.sequences_per_prompt(settings)
+    with partitioned_loading(cfg, world_size(), group_size):
         policy = adapter.load_model(path=str(checkpoint / "policy") if checkpoint else None)
-    engine = build_engine(cfg, policy, world_size(), device)
+    engine = build_engine(cfg, policy, world_size(), device, group_size)
     if rank() > 0:  # each rank samples its own completions
         seed_everything(cfg.seed + 104729 * rank())
     logger = MetricsLogger(run_dir, resume_after=state["step"] if state else None, logger_cfg=cfg.logger,
@@ -360,7 +363,7 @@ def train(cfg: Any, run_dir: Path, algorithm: Algorithm, settings: Any) -> tuple
         load_rng_states(checkpoint)
         step, phase_step = state["step"], state["phase_step"]
         reference_source = kept_reference(checkpoint, run_dir)
-        records = [r for r in read_metrics(logger.path) if r.get("phase") == "grpo"] if is_main() else []
+        records = [r for r in read_metrics(logger.path) if r.get("phase") == phase] if is_main() else []
         log.info("resumed from %s (step %d)", checkpoint, step)
     else:
         step, phase_step, records, reference_source = 0, 0, [], None
@@ -371,7 +374,6 @@ def train(cfg: Any, run_dir: Path, algorithm: Algorithm, settings: Any) -> tuple
         engine.reset_optimizer(trainer.lr, trainer.lr_warmup_steps)
 
     train_step = algorithm.build_step(StepContext(cfg, adapter, engine, settings, reference_source))
-    group_size = algorithm.sequences_per_prompt(settings)
     guard = BadStepGuard(trainer.max_bad_steps)
     with progress_bar(total_steps, initial=phase_step, desc=phase) as bar:
         while phase_step < total_steps:
@@ -400,7 +402,7 @@ def train(cfg: Any, run_dir: Path, algorithm: Algorithm, settings: Any) -> tuple
     logger.close()
 
     engine.export(adapter, engine.model, run_dir / "checkpoint")
-    if phase != "grpo":
+    if not algorithm.rewarded:
         return {}, budget
     first, last = reward_trend(records, cfg.trainer.trend_fraction)
     summary = {"reward_first": first, "reward_last": last, "reward_gain": last - first}

@@ -148,3 +148,17 @@ def test_the_budget_is_one_epoch_of_the_drawn_data_unless_a_step_count_is_given(
     assert steps_for_epochs(0.5, 10, 4) == 1 and steps_for_epochs(2, 10, 4) == 4  # 2 full batches per pass
     with pytest.raises(ConfigError, match="trainer.epochs=0"):
         steps_for_epochs(0, 10, 4)
+
+
+def test_the_filter_composes_with_any_algorithm_and_takes_the_rollout_settings_grpo_has(tmp_path):
+    from mixed_r1.filter import FilterConfig
+
+    def settings(*overrides: str) -> FilterConfig:
+        resolved = _resolved(["model=qwen3b", "data=mixed45k", *MIX_ROOT, *overrides], tmp_path, config_name="filter")
+        return FilterConfig.from_config(resolved["filter"])
+
+    assert (settings().max_new_tokens, settings().shared_prompt) == (1024, True)  # GRPO's own (conf/algo/grpo.yaml)
+    sft = settings("algo=sft")  # SFT has no rollout settings: the filter's defaults
+    assert (sft.max_new_tokens, sft.shared_prompt, sft.num_samples) == (1024, True, 8)
+    assert settings("algo.shared_prompt=false").shared_prompt is False
+    assert settings("algo.max_new_tokens=64").max_new_tokens == 64

@@ -46,11 +46,11 @@ def moving_average(values: Sequence[float], window: int) -> list[float]:
 
 
 def read_curves(path: Path, point: str, metrics: Sequence[str] = tuple(METRICS)) -> Curves:
-    """The GRPO lines of one ``metrics.jsonl`` (other phases, e.g. SFT warm-up, are skipped); a step logged
-    twice keeps its last value; a null (non-finite) value is left out."""
+    """The rewarded steps of one ``metrics.jsonl`` (those logging ``reward/mean``: GRPO's; an SFT warm-up's are
+    skipped); a step logged twice keeps its last value; a null (non-finite) value is left out."""
     by_step: dict[str, dict[int, float]] = {m: {} for m in metrics}
     for record in read_metrics(path):
-        if record.get("phase") != "grpo" or not isinstance(record.get("step"), int):
+        if "reward/mean" not in record or not isinstance(record.get("step"), int):
             continue
         for metric in metrics:
             value = record.get(metric)

@@ -96,9 +96,9 @@ def run_stage(out: Path, stage: str, model: str) -> list[dict]:
     samples = main_first(lambda: with_wide_last_image(load_train_samples(cfg.data), out))
     adapter = main_first(lambda: build_adapter(cfg.model, cfg.prompt, torch.device("cpu"),
                                                tiny_corpus=lambda: tiny_corpus(cfg), seed=0))
-    with partitioned_loading(cfg, world_size()):  # ZeRO-3: built inside zero.Init, as train.py does
+    with partitioned_loading(cfg, world_size(), G):  # ZeRO-3: built inside zero.Init, as train.py does
         policy, reference = adapter.load_model(), adapter.load_model(trainable=False)
-    engine = build_engine(cfg, policy, world_size(), torch.device("cpu"))
+    engine = build_engine(cfg, policy, world_size(), torch.device("cpu"), G)
     engine.reset_optimizer(1e-3)
     reference = engine.prepare_reference(reference)
     algo = GRPOConfig.from_config(cfg.algo)
