@@ -268,9 +268,9 @@ class Ours:
         device = resolve_device(cfg.device)
         self.device = device
         self.adapter = build_adapter(cfg.model, cfg.prompt, device, tiny_corpus=lambda: tiny_corpus(cfg), seed=cfg.seed)
-        self.engine = build_engine(cfg, self.adapter.load_model(), 1, device)
+        algorithm, self.algo = algorithm_of(cfg)
+        self.engine = build_engine(cfg, self.adapter.load_model(), 1, device, algorithm.sequences_per_prompt(self.algo))
         self.engine.reset_optimizer(cfg.trainer.lr, cfg.trainer.lr_warmup_steps)
-        _, self.algo = algorithm_of(cfg)
         self.reference = self.engine.prepare_reference(self.adapter.load_model(trainable=False))
         self.reward_fn = build_reward(cfg, self.adapter, self.engine.model)
         self.side.count_forwards(self.engine.model, self.reference)
