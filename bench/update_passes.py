@@ -37,9 +37,10 @@ from mixed_r1.data.synthetic import SyntheticSpec, generate  # noqa: E402
 from mixed_r1.engine import TorchEngine, seed_everything  # noqa: E402
 from mixed_r1.engine.microbatch import padded_tokens, plan_micro_batches  # noqa: E402
 from mixed_r1.grpo.config import GRPOConfig  # noqa: E402
-from mixed_r1.grpo.step import Rollout, grpo_update  # noqa: E402
+from mixed_r1.grpo.step import grpo_update  # noqa: E402
 from mixed_r1.models import Completions, build_adapter  # noqa: E402
 from mixed_r1.rewards.mixed import RewardOutput  # noqa: E402
+from mixed_r1.rollout import Rollout  # noqa: E402
 
 REALISTIC = ["model.max_pixels=200704", "model.tiny.hidden_size=256", "model.tiny.intermediate_size=512",
              "model.tiny.num_hidden_layers=4", "model.tiny.vision_hidden_size=128", "model.tiny.vision_num_heads=2"]

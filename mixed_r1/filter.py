@@ -43,9 +43,9 @@ from mixed_r1.engine.distributed import (
     world_size,
 )
 from mixed_r1.errors import ConfigError, DataError
-from mixed_r1.grpo.step import sample_and_score
 from mixed_r1.models import ModelAdapter, build_adapter
 from mixed_r1.progress import progress_bar
+from mixed_r1.rollout import sample_and_score
 from mixed_r1.shards import append_records, plan_chunks, rank_file, read_shard, read_shards
 
 log = logging.getLogger("mixed_r1")

@@ -38,10 +38,11 @@ from mixed_r1.engine.distributed import (
 )
 from mixed_r1.errors import ConfigError, TrainingDiverged
 from mixed_r1.grpo.config import GRPOConfig
-from mixed_r1.grpo.step import Rollout, collect_rollout, grpo_update, rollout_metrics
+from mixed_r1.grpo.step import collect_rollout, grpo_update, rollout_metrics
 from mixed_r1.metrics import MetricsLogger, read_metrics, reward_trend
 from mixed_r1.models import ModelAdapter, build_adapter
 from mixed_r1.progress import progress_bar
+from mixed_r1.rollout import Rollout
 from mixed_r1.sft import sft_step
 from mixed_r1.sft.warmup import WarmupNoise, warmup_target
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import time
-from dataclasses import dataclass
 from typing import Any, Callable, ContextManager, Sequence
 
 import torch
@@ -16,68 +15,9 @@ from mixed_r1.engine.distributed import all_reduce_dict, gather_objects
 from mixed_r1.engine.microbatch import MicroBatch, accumulate_gradients, plan_micro_batches
 from mixed_r1.grpo.config import GRPOConfig
 from mixed_r1.grpo.loss import advantages, grpo_loss
-from mixed_r1.models import Completions, ModelAdapter, PromptBatch
+from mixed_r1.models import ModelAdapter
 from mixed_r1.rewards.mixed import MixedReward, RewardOutput, per_type_means
-
-
-@dataclass
-class Rollout:
-    samples: list[Sample]  # [P*G]: each prompt's sample repeated G times
-    prompts: PromptBatch  # [P*G] prompts, repeated like samples
-    completions: Completions  # [P*G, Tc]
-    texts: list[str]  # [P*G]
-    rewards: RewardOutput  # [P*G]
-    advantages: torch.Tensor  # [P*G]
-    seconds: dict[str, float]  # time of generation and of reward scoring
-
-
-@dataclass
-class ScoredSamples:
-    """G sampled completions per prompt and their mixed rewards (what the filter keeps of a rollout)."""
-
-    samples: list[Sample]  # [P*G]
-    prompts: PromptBatch  # [P*G]
-    completions: Completions  # [P*G, Tc]
-    texts: list[str]  # [P*G]
-    rewards: RewardOutput  # [P*G]
-    seconds: dict[str, float]
-
-
-def sample_and_score(policy: torch.nn.Module, adapter: ModelAdapter, reward_fn: MixedReward,
-                     samples: Sequence[Sample], group_size: int, temperature: float, max_new_tokens: int,
-                     generation_batch_size: int = 0,
-                     gathered: Callable[[], ContextManager[Any]] = contextlib.nullcontext,
-                     shared_prompt: bool = True) -> ScoredSamples:
-    """``group_size`` completions for each of ``samples``, sampled at ``temperature`` and scored.
-
-    With ``shared_prompt`` each prompt's image and prefill are computed once for its G samples
-    (:meth:`ModelAdapter.generate` with ``group_size``); else every sample encodes its own prompt copy.
-
-    ``gathered`` is the engine's context that makes the full policy present (ZeRO-3 gathers it
-    once); generation, in calls of ``generation_batch_size`` sequences, and the reward — BMAS reads
-    the policy's embedding table — both run inside it, so the weights are gathered once per step.
-    """
-    G = group_size
-    start = time.perf_counter()
-    unique = adapter.prompt_batch(samples)  # [P, Lp]
-    prompts = unique.repeat(G)  # [P*G, Lp]: each prompt G times, consecutively
-    repeated = [s for s in samples for _ in range(G)]
-    size = generation_batch_size or len(prompts)
-    if shared_prompt:  # whole groups per call: each prompt prefilled once, its cache repeated G times
-        per_call = max(size // G, 1)
-        calls = [(unique.select(slice(i, i + per_call)), G) for i in range(0, len(unique), per_call)]
-    else:
-        calls = [(prompts.select(slice(i, i + size)), 1) for i in range(0, len(prompts), size)]
-    with gathered():
-        policy.eval()  # sampling from π_θ_old: no dropout
-        completions = Completions.concat(
-            [adapter.generate(policy, batch, temperature, max_new_tokens, group_size=n) for batch, n in calls],
-            pad_id=adapter.pad_token_id)  # [P*G, Tc]
-        generated = time.perf_counter()
-        texts = adapter.decode(completions)
-        rewards = reward_fn(repeated, texts)  # r_i = R_acc + w · R_format
-    seconds = {"rollout": generated - start, "reward": time.perf_counter() - generated}
-    return ScoredSamples(repeated, prompts, completions, texts, rewards, seconds)
+from mixed_r1.rollout import Rollout, sample_and_score
 
 
 def collect_rollout(policy: torch.nn.Module, adapter: ModelAdapter, reward_fn: MixedReward,

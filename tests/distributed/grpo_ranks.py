@@ -33,9 +33,10 @@ from mixed_r1.engine import build_engine, partitioned_loading
 from mixed_r1.engine.distributed import init_process_group, is_main, is_partitioned, main_first, rank, shard, world_size
 from mixed_r1.grpo.config import GRPOConfig
 from mixed_r1.grpo.loss import advantages
-from mixed_r1.grpo.step import Rollout, grpo_update
+from mixed_r1.grpo.step import grpo_update
 from mixed_r1.models import Completions, build_adapter
 from mixed_r1.rewards.mixed import RewardOutput
+from mixed_r1.rollout import Rollout
 
 PROMPTS, G, TC = 4, 4, 12
 
