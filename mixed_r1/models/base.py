@@ -229,10 +229,6 @@ class ModelAdapter(ABC):
         """A box in original-image pixels converted to the frame this family emits."""
 
     @abstractmethod
-    def box_from_model_frame(self, box: Sequence[float], image_size: tuple[int, int]) -> list[float]:
-        """The inverse: a box the model emitted, back in original-image pixels (for evaluation)."""
-
-    @abstractmethod
     def box_to_text(self, box: Sequence[float], image_size: tuple[int, int]) -> str:
         """How this family writes a box (original pixels in) inside ``<answer>``."""
 

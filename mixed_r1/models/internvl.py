@@ -68,10 +68,5 @@ class InternVLAdapter(ModelAdapter):
         return [box[0] * self.BOX_SCALE / width, box[1] * self.BOX_SCALE / height,
                 box[2] * self.BOX_SCALE / width, box[3] * self.BOX_SCALE / height]
 
-    def box_from_model_frame(self, box: Sequence[float], image_size: tuple[int, int]) -> list[float]:
-        width, height = image_size
-        return [box[0] * width / self.BOX_SCALE, box[1] * height / self.BOX_SCALE,
-                box[2] * width / self.BOX_SCALE, box[3] * height / self.BOX_SCALE]
-
     def box_to_text(self, box: Sequence[float], image_size: tuple[int, int]) -> str:
         return "<box>[[" + ", ".join(str(round(v)) for v in self.box_to_model_frame(box, image_size)) + "]]</box>"

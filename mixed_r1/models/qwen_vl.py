@@ -98,10 +98,5 @@ class QwenVLAdapter(ModelAdapter):
         sx, sy = new_w / image_size[0], new_h / image_size[1]
         return [box[0] * sx, box[1] * sy, box[2] * sx, box[3] * sy]
 
-    def box_from_model_frame(self, box: Sequence[float], image_size: tuple[int, int]) -> list[float]:
-        new_w, new_h = self.resized(image_size)
-        sx, sy = image_size[0] / new_w, image_size[1] / new_h
-        return [box[0] * sx, box[1] * sy, box[2] * sx, box[3] * sy]
-
     def box_to_text(self, box: Sequence[float], image_size: tuple[int, int]) -> str:
         return "[" + ", ".join(str(round(v)) for v in self.box_to_model_frame(box, image_size)) + "]"
