@@ -113,14 +113,13 @@ def read_records(path: str | Path) -> Iterator[tuple[Where, Any]]:
         else:
             try:
                 items = json.loads(file.read_text(encoding="utf-8"))
-                if not isinstance(items, list):
-                    raise DataError(f"{file}: expected a JSON list of records, got {type(items).__name__}")
-            except (json.JSONDecodeError, DataError) as err:
-                problem = err if isinstance(err, DataError) else DataError(
-                    f"{file}: not valid JSON ({err.msg}, line {err.lineno})")
+                problem = None if isinstance(items, list) else f"expected a JSON list of records, got {type(items).__name__}"
+            except json.JSONDecodeError as err:
+                problem = f"not valid JSON ({err.msg}, line {err.lineno})"
+            if problem is not None:
                 if not in_folder:  # the file the user named: an error
-                    raise problem from err
-                yield Where(file, "whole file"), Skip("not a data file", str(problem).removeprefix(f"{file}: "))
+                    raise DataError(f"{file}: {problem}")
+                yield Where(file, "whole file"), Skip("not a data file", problem)
                 continue
             for index, record in enumerate(items):
                 yield Where(file, f"item {index}"), record
