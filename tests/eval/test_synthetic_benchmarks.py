@@ -1,9 +1,11 @@
-"""The synthetic benchmark sets (mixed_r1.eval.synthetic): each written in its benchmark's published layout and
-read back by that benchmark's own loader, every record answered right (1.0) and wrong (0.0) through the public
-seam ``mixed_r1.eval.score``, the answers checked against the pixels, determinism, and the CLI."""
+"""The synthetic benchmark sets (mixed_r1.eval.synthetic): each written by its benchmark's own ``synthetic``
+writer in the published layout and read back by that benchmark's own loader, every record answered right (1.0)
+and wrong (0.0) through the public seam ``mixed_r1.eval.score``, the answers checked against the pixels,
+determinism, and the CLI."""
 from __future__ import annotations
 
 import io
+import random
 import re
 import subprocess
 import sys
@@ -22,6 +24,7 @@ from mixed_r1.eval.benchmarks import NAMES, EvalItem, benchmark
 from mixed_r1.eval.benchmarks.mmbench import GROUP_STRIDE
 from mixed_r1.eval.benchmarks.mmstar import options as mmstar_options
 from mixed_r1.eval.benchmarks.parsing import literal_list
+from mixed_r1.eval.benchmarks.tiny_sets import Shard, write_shard
 from mixed_r1.eval.synthetic import IMAGE_SIZE, main, write_benchmark, write_benchmarks
 
 ITEMS = 8
@@ -96,6 +99,24 @@ def test_loaded_back_with_decodable_images_and_unique_ids(loaded: dict[str, list
         assert item.images and all(decode(image).size == (IMAGE_SIZE, IMAGE_SIZE) for image in item.images)
         assert not any(isinstance(value, dict) and "bytes" in value for value in item.record.values())
         assert item.question and item.hint and item.direct_prompt
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_name_brings_its_own_writer_read_by_its_own_loader(tmp_path: Path, name: str) -> None:
+    """A name in NAMES is all the tiny sets need: its module's BENCHMARK.synthetic writes shards that its own load
+    reads back, and write_benchmark writes exactly those (no second registry of writers)."""
+    bench = benchmark(name)
+    assert bench.name == name and callable(bench.synthetic)
+    shards = bench.synthetic(random.Random(f"{name}:0"), 2)  # the rng write_benchmark(name, ..., seed=0) draws from
+    assert shards and all(isinstance(shard, Shard) for shard in shards)
+    for shard in shards:
+        write_shard(tmp_path / "own" / bench.folder, shard)
+    items = bench.load(tmp_path / "own" / bench.folder)
+    assert len(items) == sum(len(shard.rows) for shard in shards)
+    assert len({int(item.record["index"]) % GROUP_STRIDE for item in items} if name == "mmbench" else items) == 2
+    written = write_benchmark(name, tmp_path / "cli", num_items=2, seed=0)
+    assert {p.relative_to(written): p.read_bytes() for p in written.rglob("*") if p.is_file()} == {
+        Path(shard.path): (tmp_path / "own" / bench.folder / shard.path).read_bytes() for shard in shards}
 
 
 def test_mmbench_copies_rotate_the_options_of_one_question(loaded: dict[str, list[EvalItem]]) -> None:

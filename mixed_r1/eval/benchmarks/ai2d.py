@@ -21,6 +21,7 @@ naming no option (or an ambiguous one) is unparseable (``parsed=None``).
 """
 from __future__ import annotations
 
+import random
 import re
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from typing import Any
 from mixed_r1.errors import DataError
 from mixed_r1.eval.benchmarks.base import Benchmark, EvalItem, Judgement, read_rows, split_shards
 from mixed_r1.eval.benchmarks.parsing import literal_list
+from mixed_r1.eval.benchmarks.tiny_sets import IMAGE, STRING, STRINGS, Columns, Row, Shard, bar_choice, hf_image, shape_choice
 from mixed_r1.rewards.matching import choice_letter, option_letters
 
 SPLIT = "test"
@@ -90,6 +92,25 @@ def judge(record: dict[str, Any], answer: str) -> Judgement:
     return Judgement(correct=gold is not None and letter == gold, parsed=letter)
 
 
+# ----------------------------------------------------------------------------- the tiny synthetic set
+PUBLISHED_COLUMNS: Columns = (("question", STRING), ("options", STRINGS), ("answer", STRING), ("image", IMAGE))
+
+
+def _synthetic_row(index: int, rng: random.Random) -> Row:
+    asked = shape_choice(rng) if index % 2 == 0 else bar_choice(rng, 4)
+    return {"question": asked.text, "options": list(asked.options), "answer": str(asked.index),
+            "image": hf_image(asked.scenes[0], f"{index}.png")}
+
+
+def synthetic_shards(rng: random.Random, count: int) -> list[Shard]:
+    """``count`` test questions (an options list, the answer's index as a string) split in two halves as
+    ``data/test-00000-of-00002.parquet`` and ``data/test-00001-of-00002.parquet``; the second is empty for one."""
+    rows = [_synthetic_row(i, rng) for i in range(count)]
+    half = (count + 1) // 2
+    return [Shard("data/test-00000-of-00002.parquet", PUBLISHED_COLUMNS, rows[:half]),
+            Shard("data/test-00001-of-00002.parquet", PUBLISHED_COLUMNS, rows[half:])]
+
+
 BENCHMARK = Benchmark(
     name="ai2d",
     column="AI2D",
@@ -99,5 +120,6 @@ BENCHMARK = Benchmark(
     folder="ai2d",
     load=load,
     judge=judge,
+    synthetic=synthetic_shards,
     rule_source="lmms-eval lmms_eval/tasks/ai2d (utils.py ai2d_doc_to_target, MultiChoiceRegexFilter; ai2d.yaml exact_match)",
 )

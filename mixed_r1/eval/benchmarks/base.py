@@ -3,11 +3,15 @@ parquet/arrow shards, images embedded in the rows) and a scorer that applies the
 to one record and one answer, plus how per-record scores aggregate into the reported number.
 
 A benchmark module defines ``BENCHMARK = Benchmark(...)``; ``mixed_r1.eval.benchmarks.benchmark(name)`` returns it
-for each name of ``NAMES``. Scorers read only the record's published fields (no images), so they are checked on
-hand-written records and responses, and the same scorer serves our runner and lmms-eval's predictions.
+for each name of ``NAMES``. It also writes a tiny set of its own in its published layout (``synthetic``), which
+its loader reads back: what the tests and the CPU demo run on.
+
+Scorers read only the record's published fields (no images), so they are checked on hand-written records and
+responses, and the same scorer serves our runner and lmms-eval's predictions.
 """
 from __future__ import annotations
 
+import random
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +19,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from mixed_r1.data.sources.base import read_records
 from mixed_r1.errors import DataError
+from mixed_r1.eval.benchmarks.tiny_sets import Shard
 from mixed_r1.rewards.extract import extract_answer
 
 
@@ -45,8 +50,13 @@ def mean_percent(records: Sequence[dict[str, Any]], scores: Sequence[float]) -> 
 
 @dataclass(frozen=True)
 class Benchmark:
-    """Everything the project knows of one benchmark, in its module: adding one is that module plus its name in
-    ``benchmarks.NAMES`` (and a writer in ``eval/synthetic.py`` for the tiny sets)."""
+    """Everything the project knows of one benchmark, in one place: its module ``eval/benchmarks/<name>.py``.
+
+    To add a benchmark, write that module (its ``BENCHMARK`` with a loader, the official scorer and a
+    ``synthetic`` writer; :mod:`~mixed_r1.eval.benchmarks.parsing` and :mod:`~mixed_r1.eval.benchmarks.tiny_sets`
+    hold what benchmarks share) and add its name to ``benchmarks.NAMES`` (Table 1's column order). No other code
+    names it: the runner, the lmms-eval backend and ``python -m mixed_r1.eval.synthetic`` reach it through
+    ``benchmark(name)``; which benchmarks a run scores is the config's ``eval.benchmarks``."""
 
     name: str  # the registry name: mathvista, mathvision, mmbench, mmmu, mmstar, ai2d
     column: str  # its column heading in Table 1 and in results tables, e.g. "MathVista"
@@ -56,6 +66,9 @@ class Benchmark:
     folder: str  # where below eval.data_root the downloaded shards are expected (README: how to download)
     load: Callable[[Path], list[EvalItem]]  # the folder -> every item of the split
     judge: Callable[[dict[str, Any], str], Judgement]  # (record, answer text) -> verdict
+    # (rng, num_items) -> num_items tiny items about synthetic scenes, as the published shards lay them out
+    # (``python -m mixed_r1.eval.synthetic`` writes them below ``folder``; ``load`` reads them back)
+    synthetic: Callable[[random.Random, int], list[Shard]]
     aggregate: Callable[[Sequence[dict[str, Any]], Sequence[float]], dict[str, float]] = mean_percent
     rule_source: str = ""  # where the scoring rule comes from (lmms-eval task folder, the benchmark's repo)
 

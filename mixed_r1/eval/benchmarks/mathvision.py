@@ -31,7 +31,9 @@ Deviations:
   ``\\sqrt``, ``\\sqrt[n]``, ``\\pi`` — with fractions kept exact. It does not cover trig/log functions, ``e``,
   variables or symbolic equality ('2a' vs 'a+a'), factorials, binomials, matrices, intervals and inequalities:
   those answers count only when their cleaned text is equal. The official latex2sympy evaluates some of them.
-- ``\\boxed{}`` is read with its braces matched (the official greedy regex relies on a later clean-up); the
+- ``\\boxed{}`` is read with its braces matched (the official greedy regex relies on a later clean-up), an
+  unclosed last box to the end of the reply (officially the regex then finds no box and the uncut text is
+  compared) and ``\\fbox{}`` as a box too (:func:`~mixed_r1.eval.benchmarks.parsing.last_boxed`); the
   ground truth is cleaned like the reply except for the '=' cut (the official code cleans only the reply; an
   option 'a=d' keeps its '='), a trailing unit ('12 cm', '5\\text{ units}', '{squareinches}') is dropped from
   both, thousands separators are read ('1,000'), and a form feed in the published answer (a JSON '\\f' from
@@ -53,6 +55,7 @@ Deviations:
 from __future__ import annotations
 
 import math
+import random
 import re
 from collections import defaultdict
 from decimal import Decimal, InvalidOperation
@@ -63,6 +66,19 @@ from typing import Any, Sequence
 from mixed_r1.errors import DataError
 from mixed_r1.eval.benchmarks.base import Benchmark, EvalItem, Judgement, read_rows, split_shards
 from mixed_r1.eval.benchmarks.parsing import choice_index, item_images, last_boxed, text_list
+from mixed_r1.eval.benchmarks.tiny_sets import (
+    IMAGE,
+    INT64,
+    STRING,
+    STRINGS,
+    Columns,
+    Row,
+    Shard,
+    bar_choice,
+    bar_fraction,
+    bar_sum,
+    hf_image,
+)
 from mixed_r1.rewards.matching import option_letters
 
 SPLITS = ("test", "testmini")  # preferred first
@@ -101,7 +117,7 @@ def model_answer(response: str) -> str:
     boxed = last_boxed(text)
     if boxed is not None:
         return boxed
-    if "oxed{" in text:  # officially no flag is cut once a box is opened (here: an unclosed one)
+    if "oxed{" in text:  # officially no flag is cut once 'oxed{' occurs (here: one last_boxed does not read)
         return text
     for flag in FLAGS:
         for variant in (flag, flag.replace("the", "The")):
@@ -463,6 +479,32 @@ def aggregate(records: Sequence[dict[str, Any]], scores: Sequence[float]) -> dic
     return result
 
 
+# ----------------------------------------------------------------------------- the tiny synthetic set
+PUBLISHED_COLUMNS: Columns = (
+    ("id", STRING), ("question", STRING), ("options", STRINGS), ("image", STRING), ("decoded_image", IMAGE),
+    ("answer", STRING), ("solution", STRING), ("level", INT64), ("subject", STRING),
+)
+OPTION_COUNT = 5  # MathVision's multiple-choice questions have five options, A-E
+
+
+def _synthetic_row(index: int, rng: random.Random) -> Row:
+    kind = index % 3
+    asked = bar_choice(rng, OPTION_COUNT) if kind == 0 else bar_sum(rng) if kind == 1 else bar_fraction(rng)
+    qid = str(index + 1)
+    answer = option_letters(len(asked.options))[asked.index] if asked.options else asked.answer
+    return {"id": qid, "question": f"{asked.text}\n<image1>", "options": list(asked.options), "image": f"images/{qid}.png",
+            "decoded_image": hf_image(asked.scenes[0], f"{qid}.png"), "answer": answer, "solution": asked.why.capitalize() + ".",
+            "level": kind + 1, "subject": "statistics" if kind == 0 else "arithmetic"}
+
+
+def synthetic_shards(rng: random.Random, count: int) -> list[Shard]:
+    """``count`` test questions as ``data/test-00000-of-00001-3532b8d3f1b4047a.parquet`` (no testmini shard, so
+    the loader takes ``test`` as for the full download), kinds in turn: five numeric options (a letter answer),
+    a free-form sum, a free-form fraction (``\\frac{a}{b}``)."""
+    rows = [_synthetic_row(i, rng) for i in range(count)]
+    return [Shard("data/test-00000-of-00001-3532b8d3f1b4047a.parquet", PUBLISHED_COLUMNS, rows)]
+
+
 BENCHMARK = Benchmark(
     name="mathvision",
     column="MathVision",
@@ -472,6 +514,7 @@ BENCHMARK = Benchmark(
     folder="MathVision",
     load=load,
     judge=judge,
+    synthetic=synthetic_shards,
     aggregate=aggregate,
     rule_source="mathllm/MATH-V evaluation/evaluate.py + evaluation/utils.py; "
                 "lmms-eval lmms_eval/tasks/mathvision/utils.py (mathvision_process_results, mathvision_doc_to_text)",

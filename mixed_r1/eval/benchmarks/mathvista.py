@@ -43,6 +43,7 @@ Deviations, all in the extraction (the normalisation and comparison are the offi
 from __future__ import annotations
 
 import math
+import random
 import re
 from collections import defaultdict
 from fractions import Fraction
@@ -60,6 +61,23 @@ from mixed_r1.eval.benchmarks.parsing import (
     number_of,
     text_list,
     tidy,
+)
+from mixed_r1.eval.benchmarks.tiny_sets import (
+    FLOAT64,
+    IMAGE,
+    IMAGE_SIZE,
+    INT64,
+    STRING,
+    STRINGS,
+    Asked,
+    Columns,
+    Row,
+    Shard,
+    bar_mean,
+    bar_pair,
+    bar_value,
+    hf_image,
+    shape_choice,
 )
 from mixed_r1.rewards.matching import normalise, option_letters
 
@@ -519,6 +537,54 @@ def aggregate(records: Sequence[dict[str, Any]], scores: Sequence[float]) -> dic
     return result
 
 
+# ----------------------------------------------------------------------------- the tiny synthetic set
+PUBLISHED_COLUMNS: Columns = (
+    ("pid", STRING), ("question", STRING), ("image", STRING), ("decoded_image", IMAGE), ("choices", STRINGS),
+    ("unit", STRING), ("precision", FLOAT64), ("answer", STRING), ("question_type", STRING), ("answer_type", STRING),
+    ("metadata", (("category", STRING), ("context", STRING), ("grade", STRING), ("img_height", INT64),
+                  ("img_width", INT64), ("language", STRING), ("skills", STRINGS), ("source", STRING),
+                  ("split", STRING), ("task", STRING))),
+    ("query", STRING),
+)
+SYNTHETIC_PLACES = 1  # the synthetic float answers' precision
+
+
+def _synthetic_question(rng: random.Random, kind: int) -> tuple[Asked, dict[str, Any]]:
+    """The question of kind ``kind`` (0 choice, 1 integer, 2 float, 3 list) and its type fields."""
+    if kind == 0:
+        return shape_choice(rng), {"question_type": "multi_choice", "answer_type": "text", "precision": None,
+                                   "context": "synthetic scene", "category": "general-vqa", "skills": ["logical reasoning"],
+                                   "task": "visual question answering"}
+    chart = {"question_type": "free_form", "precision": None, "context": "bar chart", "category": "math-targeted-vqa",
+             "skills": ["statistical reasoning"], "task": "figure question answering"}
+    if kind == 1:
+        return bar_value(rng), {**chart, "answer_type": "integer"}
+    if kind == 2:
+        return bar_mean(rng, SYNTHETIC_PLACES), {**chart, "answer_type": "float", "precision": float(SYNTHETIC_PLACES),
+                                                 "skills": ["arithmetic reasoning", "statistical reasoning"]}
+    return bar_pair(rng), {**chart, "answer_type": "list"}
+
+
+def _synthetic_row(index: int, rng: random.Random) -> Row:
+    asked, kind = _synthetic_question(rng, index % 4)
+    pid = str(index + 1)
+    metadata = {"category": kind["category"], "context": kind["context"], "grade": "elementary school",
+                "img_height": IMAGE_SIZE, "img_width": IMAGE_SIZE, "language": "english", "skills": kind["skills"],
+                "source": "synthetic", "split": "testmini", "task": kind["task"]}
+    record = {"pid": pid, "question": asked.text, "image": f"images/{pid}.png", "choices": list(asked.options) or None,
+              "unit": None, "precision": kind["precision"], "answer": asked.answer, "question_type": kind["question_type"],
+              "answer_type": kind["answer_type"], "metadata": metadata}
+    return {**record, "decoded_image": hf_image(asked.scenes[0], f"{pid}.png"), "query": official_query(record)}
+
+
+def synthetic_shards(rng: random.Random, count: int) -> list[Shard]:
+    """``count`` testmini questions as ``data/testmini-00000-of-00001-725687bf7a18d64b.parquet``, kinds in turn:
+    multiple choice (the answer the choice's text), free-form integer, float (with ``precision``) and list; the
+    ``query`` built as the official one."""
+    rows = [_synthetic_row(i, rng) for i in range(count)]
+    return [Shard("data/testmini-00000-of-00001-725687bf7a18d64b.parquet", PUBLISHED_COLUMNS, rows)]
+
+
 BENCHMARK = Benchmark(
     name="mathvista",
     column="MathVista",
@@ -528,6 +594,7 @@ BENCHMARK = Benchmark(
     folder="MathVista",
     load=load,
     judge=judge,
+    synthetic=synthetic_shards,
     aggregate=aggregate,
     rule_source="lupantech/MathVista evaluation/extract_answer.py + calculate_score.py; "
                 "lmms-eval lmms_eval/tasks/mathvista/mathvista_evals.py (format-prompt)",

@@ -37,6 +37,7 @@ record scored (VLMEvalKit ignores a group whose unrotated copy, ``index < 1e6``,
 from __future__ import annotations
 
 import math
+import random
 import re
 from collections import defaultdict
 from pathlib import Path
@@ -44,6 +45,8 @@ from typing import Any, Mapping, Sequence
 
 from mixed_r1.eval.benchmarks.base import Benchmark, EvalItem, Judgement, mean_percent, read_rows, split_shards
 from mixed_r1.eval.benchmarks.parsing import infer_choice
+from mixed_r1.eval.benchmarks.tiny_sets import IMAGE, INT64, STRING, Columns, Row, Shard, bar_choice, hf_image, shape_choice
+from mixed_r1.rewards.matching import option_letters
 
 SPLIT = "dev"
 SUBSET = "en"
@@ -52,7 +55,6 @@ GROUP_STRIDE = 1_000_000  # rotated copies of one question: index + k * 1e6
 HINT = "Answer with the option's letter from the given choices."
 POST_PROMPT = "\nAnswer with the option's letter from the given choices directly."
 OPTIONS_HEADER = "There are several options:"
-SHARD_SUFFIXES = (".parquet", ".arrow")
 
 # ----------------------------------------------------------------------------- the record
 def _present(value: Any) -> bool:
@@ -143,6 +145,44 @@ def aggregate(records: Sequence[dict[str, Any]], scores: Sequence[float]) -> dic
     return out
 
 
+# ----------------------------------------------------------------------------- the tiny synthetic set
+PUBLISHED_COLUMNS: Columns = (
+    ("index", INT64), ("question", STRING), ("hint", STRING), ("answer", STRING), ("A", STRING), ("B", STRING),
+    ("C", STRING), ("D", STRING), ("category", STRING), ("image", IMAGE), ("source", STRING), ("L2-category", STRING),
+    ("comment", STRING), ("split", STRING),
+)
+SYNTHETIC_HINT = "The picture shows a single shape or a bar chart on a white background."
+
+
+def _synthetic_copies(index: int, rng: random.Random) -> list[Row]:
+    """Question ``index`` once per option: copy ``k`` has its options rotated by ``k`` and index ``index + k * 1e6``."""
+    asked = shape_choice(rng) if index % 2 == 0 else bar_choice(rng, 4)
+    image = hf_image(asked.scenes[0], f"{index}.png")
+    hint = SYNTHETIC_HINT if index % 3 == 1 else None
+    category = "attribute_recognition" if index % 2 == 0 else "image_scene"
+    l2 = "finegrained_perception (instance-level)" if index % 2 == 0 else "coarse_perception"
+    copies = []
+    for k in range(len(asked.options)):
+        rotated = asked.options[k:] + asked.options[:k]
+        letters = option_letters(len(rotated))
+        columns = {letter: (rotated[i] if i < len(rotated) else None) for i, letter in enumerate("ABCD")}
+        copies.append({"index": index + k * GROUP_STRIDE, "question": asked.text, "hint": hint,
+                       "answer": letters[rotated.index(asked.answer)], **columns, "category": category, "image": image,
+                       "source": "synthetic", "L2-category": l2, "comment": None, "split": "dev"})
+    return copies
+
+
+def synthetic_shards(rng: random.Random, count: int) -> list[Shard]:
+    """``count`` circular groups as ``en/dev-00000-of-00001.parquet`` (config ``en``): each question, a colour or
+    shape (three options, ``D`` None) or a bar's value (four), is written once per option, copy ``k`` with its
+    options rotated by ``k`` and index ``base + k * GROUP_STRIDE`` (VLMEvalKit's circular layout), so the loader
+    returns three or four items per question and the aggregate's ``groups`` is ``count``."""
+    groups = [_synthetic_copies(i, rng) for i in range(count)]
+    rounds = max(len(g) for g in groups)
+    rows = [g[k] for k in range(rounds) for g in groups if k < len(g)]  # originals first, then each rotation
+    return [Shard("en/dev-00000-of-00001.parquet", PUBLISHED_COLUMNS, rows)]
+
+
 BENCHMARK = Benchmark(
     name="mmbench",
     column="MMBench",
@@ -152,6 +192,7 @@ BENCHMARK = Benchmark(
     folder="mmbench",
     load=load,
     judge=judge,
+    synthetic=synthetic_shards,
     aggregate=aggregate,
     rule_source="VLMEvalKit vlmeval/utils/matching_util.py (can_infer) and vlmeval/dataset/utils/multiple_choice.py "
                 "(mcq_circular_eval); prompt: lmms-eval lmms_eval/tasks/mmbench/en_utils.py",

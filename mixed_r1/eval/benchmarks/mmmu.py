@@ -36,7 +36,8 @@ Deviations, each deterministic where the official code is not or fails:
 
 - an unparseable multiple-choice reply is scored wrong with ``parsed=None`` (the official code picks a
   random letter), so the runner counts it;
-- a reply holding ``\\boxed{...}`` is scored on the last box's content ("\\boxed{B}" names B);
+- a reply holding ``\\boxed{...}`` is scored on the last box's content ("\\boxed{B}" names B) when that box is
+  closed (:func:`~mixed_r1.eval.benchmarks.parsing.last_closed_boxed`; an unclosed one leaves the whole reply);
 - an open answer stored as a list literal string is unwrapped to its accepted answers (the official
   ``answer_dict_val.json`` holds these three as lists; lmms-eval compares the literal text, so no reply
   can match them), and an open reply is scored on everything it parsed (lmms-eval keeps only
@@ -46,6 +47,7 @@ Deviations, each deterministic where the official code is not or fails:
 """
 from __future__ import annotations
 
+import random
 import re
 from collections import defaultdict
 from pathlib import Path
@@ -53,7 +55,18 @@ from typing import Any, Sequence
 
 from mixed_r1.errors import DataError
 from mixed_r1.eval.benchmarks.base import Benchmark, EvalItem, Judgement, read_rows, split_shards
-from mixed_r1.eval.benchmarks.parsing import literal_list
+from mixed_r1.eval.benchmarks.parsing import last_closed_boxed, literal_list
+from mixed_r1.eval.benchmarks.tiny_sets import (
+    IMAGE,
+    STRING,
+    Columns,
+    Row,
+    Shard,
+    bar_value,
+    hf_image,
+    shape_choice,
+    which_image,
+)
 from mixed_r1.rewards.matching import option_letters
 
 SPLIT = "validation"
@@ -137,23 +150,6 @@ def load(folder: Path) -> list[EvalItem]:
 
 
 # ----------------------------------------------------------------------------- reading a reply
-def last_boxed(text: str) -> str | None:
-    """The content of the last ``\\boxed{...}`` (braces balanced), or None. One pass from the last box."""
-    start = text.rfind("\\boxed{")
-    if start < 0:
-        return None
-    depth, begin = 0, start + len("\\boxed{")
-    for index in range(begin, len(text)):
-        char = text[index]
-        if char == "{":
-            depth += 1
-        elif char == "}":
-            if depth == 0:
-                return text[begin:index].strip()
-            depth -= 1
-    return None
-
-
 _EDGE_PUNCT = (",", ".", "!", "?", ";", ":", "'")
 
 
@@ -253,7 +249,7 @@ def open_correct(golds: Sequence[str], readings: set[str | float]) -> bool:
 def judge(record: dict[str, Any], answer: str) -> Judgement:
     """The official MMMU verdict on ``answer`` (the scored part of a reply); never raises on model text."""
     answer = answer if isinstance(answer, str) else ""
-    boxed = last_boxed(answer)
+    boxed = last_closed_boxed(answer)
     if boxed is not None:
         answer = boxed
     golds = gold_answers(record)
@@ -288,6 +284,41 @@ def aggregate(records: Sequence[dict[str, Any]], scores: Sequence[float]) -> dic
     return result
 
 
+# ----------------------------------------------------------------------------- the tiny synthetic set
+PUBLISHED_COLUMNS: Columns = (
+    ("id", STRING), ("question", STRING), ("options", STRING), ("explanation", STRING),
+    *((field, IMAGE) for field in IMAGE_FIELDS),
+    ("img_type", STRING), ("answer", STRING), ("topic_difficulty", STRING), ("question_type", STRING), ("subfield", STRING),
+)
+
+
+def _synthetic_row(index: int, rng: random.Random, counts: dict[str, int]) -> Row:
+    """Kinds in turn: two images (multiple choice), a bar's value (open), a colour or shape (multiple choice)."""
+    kind = index % 3
+    asked = which_image(rng) if kind == 0 else bar_value(rng) if kind == 1 else shape_choice(rng)
+    subject, subfield, img_type = (("Art", "Drawing and Painting", "['Paintings']") if kind == 0 else
+                                   ("Math", "Statistics", "['Plots and Charts']") if kind == 1 else
+                                   ("Design", "Color Theory", "['Diagrams']"))
+    counts[subject] = counts.get(subject, 0) + 1
+    qid = f"validation_{subject}_{counts[subject]}"
+    images = {f"image_{i + 1}": hf_image(scene, f"{qid}_{i + 1}.png") for i, scene in enumerate(asked.scenes)}
+    choice = bool(asked.options)
+    question = asked.text if kind == 0 else f"<image 1> {asked.text}"
+    return {"id": qid, "question": question, "options": repr(list(asked.options)), "explanation": "",
+            **{field: images.get(field) for field in IMAGE_FIELDS}, "img_type": img_type,
+            "answer": option_letters(len(asked.options))[asked.index] if choice else asked.answer,
+            "topic_difficulty": "Easy", "question_type": "multiple-choice" if choice else "open", "subfield": subfield}
+
+
+def synthetic_shards(rng: random.Random, count: int) -> list[Shard]:
+    """``count`` validation questions as ``data/validation-00000-of-00001.parquet``, kinds in turn: one with two
+    images whose options are ``<image 1>``/``<image 2>``, an open one, a multiple-choice one; the options a
+    Python-literal string, as published."""
+    counts: dict[str, int] = {}
+    rows = [_synthetic_row(i, rng, counts) for i in range(count)]
+    return [Shard("data/validation-00000-of-00001.parquet", PUBLISHED_COLUMNS, rows)]
+
+
 BENCHMARK = Benchmark(
     name="mmmu",
     column="MMMU",
@@ -297,6 +328,7 @@ BENCHMARK = Benchmark(
     folder="MMMU",
     load=load,
     judge=judge,
+    synthetic=synthetic_shards,
     aggregate=aggregate,
     rule_source="MMMU-Benchmark/MMMU mmmu/utils/eval_utils.py; lmms-eval lmms_eval/tasks/mmmu/utils.py",
 )

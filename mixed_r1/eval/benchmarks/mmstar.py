@@ -33,6 +33,7 @@ A-D, with no option texts to match.
 """
 from __future__ import annotations
 
+import random
 import re
 from collections import defaultdict
 from pathlib import Path
@@ -41,6 +42,8 @@ from typing import Any, Mapping, Sequence
 from mixed_r1.data.sources.text import index_letter, split_options
 from mixed_r1.eval.benchmarks.base import Benchmark, EvalItem, Judgement, mean_percent, read_rows, split_shards
 from mixed_r1.eval.benchmarks.parsing import NO_OPTION, read_choice
+from mixed_r1.eval.benchmarks.tiny_sets import IMAGE, INT64, STRING, Columns, Row, Shard, bar_choice, hf_image, shape_choice
+from mixed_r1.rewards.matching import option_letters
 
 SPLIT = "val"
 HINT = "Answer with the option's letter from the given choices."
@@ -145,6 +148,36 @@ def aggregate(records: Sequence[dict[str, Any]], scores: Sequence[float]) -> dic
     return out
 
 
+# ----------------------------------------------------------------------------- the tiny synthetic set
+PUBLISHED_COLUMNS: Columns = (
+    ("index", INT64), ("question", STRING), ("image", IMAGE), ("answer", STRING), ("category", STRING),
+    ("l2_category", STRING), ("meta_info", (("source", STRING), ("split", STRING), ("image_path", STRING))),
+)
+MC_HINT = "Hint: Please answer the question and provide the correct option letter, e.g., A, B, C, D, at the end."
+
+
+def _synthetic_row(index: int, rng: random.Random) -> Row:
+    """Kinds in turn: MMStar's inline 'Options: A: x, B: y' and the MathVista-style 'Choices:' list."""
+    inline = index % 2 == 0
+    asked = shape_choice(rng) if inline else bar_choice(rng, 4)
+    letters = option_letters(len(asked.options))
+    if inline:
+        question = f"{asked.text}\nOptions: " + ", ".join(f"{k}: {o}" for k, o in zip(letters, asked.options))
+    else:
+        listed = "\n".join(f"({k}) {o}" for k, o in zip(letters, asked.options))
+        question = f"{MC_HINT}\nQuestion: {asked.text}\nChoices:\n{listed}"
+    category, l2 = ("instance reasoning", "single-instance reasoning") if inline else ("math", "statistical analysis")
+    return {"index": index, "question": question, "image": hf_image(asked.scenes[0], f"{index}.png"),
+            "answer": letters[asked.index], "category": category, "l2_category": l2,
+            "meta_info": {"source": "synthetic", "split": "val", "image_path": f"images/{index}.png"}}
+
+
+def synthetic_shards(rng: random.Random, count: int) -> list[Shard]:
+    """``count`` val questions as ``mmstar.parquet``, their options inline ('Options: A: x, B: y') and as a
+    MathVista-style 'Choices:' list in turn."""
+    return [Shard("mmstar.parquet", PUBLISHED_COLUMNS, [_synthetic_row(i, rng) for i in range(count)])]
+
+
 BENCHMARK = Benchmark(
     name="mmstar",
     column="MMStar",
@@ -154,6 +187,7 @@ BENCHMARK = Benchmark(
     folder="mmstar",
     load=load,
     judge=judge,
+    synthetic=synthetic_shards,
     aggregate=aggregate,
     rule_source="VLMEvalKit vlmeval/utils/matching_util.py (can_infer); MMStar-Benchmark/MMStar "
                 "eval/vlmeval/evaluate/mmstar.py (letter readings, category scores); prompt: lmms-eval "

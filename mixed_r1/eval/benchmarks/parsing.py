@@ -33,7 +33,11 @@ def item_images(record: dict[str, Any], where: str, field: str = IMAGE_FIELD) ->
 
 def text_list(value: Any) -> list[str]:
     """A published list of texts (choices/options) as a list of str: a list, a tuple, an array, a Python or JSON
-    literal string; None or anything else is no list."""
+    literal string; None or anything else is no list (``[]``), and a None item reads ``""``.
+
+    For fields that hold nothing but a list (MathVista's ``choices``, MathVision's ``options``), where "no
+    list" and "an empty list" mean the same: free-form. :func:`literal_list` is the strict reading for fields
+    where they differ."""
     if value is None:
         return []
     if isinstance(value, str):
@@ -51,7 +55,12 @@ def text_list(value: Any) -> list[str]:
 
 def literal_list(value: Any) -> list[str] | None:
     """A list given as a list (or array) or as its Python-literal string ("['a', 'b']"), as strings;
-    None when ``value`` is not one. ``ast.literal_eval`` only: a record's text is never executed."""
+    None when ``value`` is not one. ``ast.literal_eval`` only: a record's text is never executed.
+
+    Stricter than :func:`text_list`, on purpose: MMMU's ``answer`` is a list only for a few open questions and
+    otherwise any text, so only a bracketed literal is a list ('(1, 2)' or "'a', 'b'" stay one answer) and
+    "not a list" (None) differs from "[]". MMMU's and AI2D's ``options`` are read with it too. One function
+    for both would change how such edge values read (a tuple literal, a None item: ``"None"`` here)."""
     if hasattr(value, "tolist"):  # a numpy array from pandas
         value = value.tolist()
     if isinstance(value, str):
@@ -68,9 +77,26 @@ def literal_list(value: Any) -> list[str] | None:
 
 
 # ----------------------------------------------------------------------------- reading a reply
+def _box_end(text: str, begin: int) -> int | None:
+    """Where the box opened just before ``begin`` closes (nested braces matched), or None when it never does."""
+    depth = 1
+    for i in range(begin, len(text)):
+        if text[i] == "{":
+            depth += 1
+        elif text[i] == "}":
+            depth -= 1
+            if depth == 0:
+                return i
+    return None
+
+
 def last_boxed(text: str) -> str | None:
     """The content of the last ``\\boxed{...}`` (or ``\\fbox``), braces matched (nested ones kept); an unclosed
-    box runs to the end of the text; None when there is no box."""
+    box runs to the end of the text; None when there is no box.
+
+    MathVista's and MathVision's reading of a box. Neither official rule has this function: MathVista's
+    extraction is GPT's (the box is one of the rules standing in for it, so a reply cut off inside its box
+    still gives its answer) and MathVision's a greedy regex (that module's deviations say where they differ)."""
     if not isinstance(text, str):
         return None
     start = -1
@@ -78,15 +104,25 @@ def last_boxed(text: str) -> str | None:
         start = match.end()
     if start < 0:
         return None
-    depth = 1
-    for i in range(start, len(text)):
-        if text[i] == "{":
-            depth += 1
-        elif text[i] == "}":
-            depth -= 1
-            if depth == 0:
-                return text[start:i].strip()
-    return text[start:].strip()
+    end = _box_end(text, start)
+    return text[start:end].strip() if end is not None else text[start:].strip()
+
+
+def last_closed_boxed(text: str) -> str | None:
+    """The content of the last ``\\boxed{`` when that box is closed (braces matched), else None; ``\\fbox`` is
+    not read.
+
+    MMMU's reading, narrower than :func:`last_boxed` on purpose: the official MMMU parser reads no box at all,
+    so a box is only our deviation, taken where it is unambiguous; an unclosed or ``\\fbox`` box leaves the whole
+    reply to the official parser."""
+    if not isinstance(text, str):
+        return None
+    start = text.rfind("\\boxed{")
+    if start < 0:
+        return None
+    begin = start + len("\\boxed{")
+    end = _box_end(text, begin)
+    return text[begin:end].strip() if end is not None else None
 
 
 def tidy(text: str) -> str:
