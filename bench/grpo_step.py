@@ -83,16 +83,17 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from hydra import compose, initialize_config_dir  # noqa: E402
-from omegaconf import DictConfig, OmegaConf  # noqa: E402
+from omegaconf import OmegaConf  # noqa: E402
 from transformers.utils import logging as hf_logging  # noqa: E402
 
-from mixed_r1.components import build_reward, tiny_corpus  # noqa: E402
+from mixed_r1.components import build_model_adapter, build_reward  # noqa: E402
 from mixed_r1.data import Sample, load_samples  # noqa: E402
 from mixed_r1.data.synthetic import SyntheticSpec, generate  # noqa: E402
 from mixed_r1.engine import build_engine, resolve_device, seed_everything  # noqa: E402
+from mixed_r1.grpo.config import GRPOConfig  # noqa: E402
 from mixed_r1.grpo.step import collect_rollout, grpo_update, rollout_metrics  # noqa: E402
-from mixed_r1.models import ModelAdapter, build_adapter  # noqa: E402
-from mixed_r1.recipe import algorithm_of  # noqa: E402
+from mixed_r1.models import ModelAdapter  # noqa: E402
+from mixed_r1.recipe import TrainSettings, train_settings  # noqa: E402
 
 CONF = ROOT / "conf"
 HAS_TRL = importlib.util.find_spec("trl") is not None
@@ -239,13 +240,12 @@ class Side:
 
 
 # ----------------------------------------------------------------------------- ours
-def compose_cfg(overrides: list[str], run_dir: Path) -> DictConfig:
+def compose_cfg(overrides: list[str], run_dir: Path) -> TrainSettings:
     """The config train.py would see (tests/conftest.py ``compose_train``), run-folder paths in ``run_dir``."""
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         cfg = compose(config_name="train", overrides=overrides)
     cfg = OmegaConf.create(OmegaConf.to_yaml(cfg).replace("${hydra:runtime.output_dir}", str(run_dir)))
-    OmegaConf.set_struct(cfg, True)
-    return cfg
+    return train_settings(cfg)  # read as train.py reads it
 
 
 def base_overrides(shape: Shape, folder: Path, args: argparse.Namespace) -> list[str]:
@@ -262,17 +262,18 @@ def base_overrides(shape: Shape, folder: Path, args: argparse.Namespace) -> list
 class Ours:
     """One configuration of our GRPO step, built the way mixed_r1/recipe.py builds it."""
 
-    def __init__(self, label: str, cfg: DictConfig) -> None:
+    def __init__(self, label: str, cfg: TrainSettings) -> None:
         self.cfg, self.side = cfg, Side(label)
-        seed_everything(cfg.seed)
-        device = resolve_device(cfg.device)
+        seed_everything(cfg.run.seed)
+        device = resolve_device(cfg.run.device)
         self.device = device
-        self.adapter = build_adapter(cfg.model, cfg.prompt, device, tiny_corpus=lambda: tiny_corpus(cfg), seed=cfg.seed)
-        algorithm, self.algo = algorithm_of(cfg)
-        self.engine = build_engine(cfg, self.adapter.load_model(), 1, device, algorithm.sequences_per_prompt(self.algo))
+        self.adapter = build_model_adapter(cfg.run, device)
+        self.algo = cfg.algo
+        assert isinstance(self.algo, GRPOConfig)
+        self.engine = build_engine(cfg.engine(), self.adapter.load_model(), 1, device)
         self.engine.reset_optimizer(cfg.trainer.lr, cfg.trainer.lr_warmup_steps)
         self.reference = self.engine.prepare_reference(self.adapter.load_model(trainable=False))
-        self.reward_fn = build_reward(cfg, self.adapter, self.engine.model)
+        self.reward_fn = build_reward(cfg.run, self.adapter, self.engine.model)
         self.side.count_forwards(self.engine.model, self.reference)
 
     def step(self, batch: list[Sample], memory: PeakMemory) -> StepRecord:
@@ -297,9 +298,9 @@ class Ours:
                           memory.read_mib())
 
 
-def ours_variants(cfg: DictConfig, overrides: list[str]) -> list[tuple[str, list[str]]]:
+def ours_variants(cfg: TrainSettings, overrides: list[str]) -> list[tuple[str, list[str]]]:
     """Both prompt modes when the config has ``algo.shared_prompt`` (and no override pins it), else one."""
-    if "shared_prompt" in cfg.algo and not any(o.lstrip("+~").startswith("algo.shared_prompt=") for o in overrides):
+    if hasattr(cfg.algo, "shared_prompt") and not any(o.lstrip("+~").startswith("algo.shared_prompt=") for o in overrides):
         return [("ours (shared prompt)", ["algo.shared_prompt=true"]), ("ours (unshared)", ["algo.shared_prompt=false"])]
     return [("ours", [])]
 
@@ -319,7 +320,7 @@ def pick_samples(folder: Path, shape: Shape) -> list[Sample]:
 
 
 # ----------------------------------------------------------------------------- TRL
-def build_trl(cfg: DictConfig, adapter: ModelAdapter, samples: list[Sample], steps: int, out_dir: Path,
+def build_trl(cfg: TrainSettings, adapter: ModelAdapter, samples: list[Sample], steps: int, out_dir: Path,
               after_step: Callable[[], None], side: Side, memory: PeakMemory, device: torch.device) -> Any:
     """TRL's GRPOTrainer on the same checkpoint, prompts, images and reward, its settings mirroring ``cfg``."""
     from datasets import Dataset
@@ -328,7 +329,8 @@ def build_trl(cfg: DictConfig, adapter: ModelAdapter, samples: list[Sample], ste
     from transformers.models.qwen2_5_vl.processing_qwen2_5_vl import Qwen2_5_VLProcessor
     from transformers.processing_utils import ProcessorMixin
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
-    from trl import GRPOConfig, GRPOTrainer
+    from trl import GRPOConfig as TRLConfig
+    from trl import GRPOTrainer
 
     from mixed_r1.models.base import question_text
 
@@ -408,17 +410,17 @@ def build_trl(cfg: DictConfig, adapter: ModelAdapter, samples: list[Sample], ste
             window["start"] = time.perf_counter()
 
     algo, trainer_cfg = cfg.algo, cfg.trainer
-    tokenizer = AutoTokenizer.from_pretrained(cfg.model.path, padding_side="left", truncation_side="left")
+    tokenizer = AutoTokenizer.from_pretrained(cfg.run.model.path, padding_side="left", truncation_side="left")
     processor = QwenVLImageOnlyProcessor(image_processor=adapter.image_processor, tokenizer=tokenizer,
                                          chat_template=tokenizer.chat_template)
     dataset = Dataset.from_dict({
-        "prompt": [[{"role": "system", "content": cfg.model.system_prompt},
-                    {"role": "user", "content": question_text(s, cfg.prompt)}] for s in samples],
+        "prompt": [[{"role": "system", "content": cfg.run.model.system_prompt},
+                    {"role": "user", "content": question_text(s, cfg.run.prompt)}] for s in samples],
         "image": [Image.open(s.image).convert("RGB") for s in samples],
         "sample_index": list(range(len(samples))),
     })
     policy = adapter.load_model()  # the same checkpoint through from_pretrained; TRL loads its reference from it
-    reward_fn = build_reward(cfg, adapter, policy)  # BMAS reads TRL's policy embeddings
+    reward_fn = build_reward(cfg.run, adapter, policy)  # BMAS reads TRL's policy embeddings
     stop_id = adapter.stop_token_id
 
     def mixed_reward(prompts: list, completions: list, completion_ids: list[list[int]], sample_index: list[int],
@@ -433,8 +435,8 @@ def build_trl(cfg: DictConfig, adapter: ModelAdapter, samples: list[Sample], ste
     if sequences % micro:
         raise SystemExit(f"trainer.micro_batch_size={micro} must divide the {sequences} sequences of a step (TRL's "
                          f"gradient accumulation needs whole micro-batches)")
-    args = GRPOConfig(
-        output_dir=str(out_dir), seed=cfg.seed, max_steps=steps, use_cpu=device.type == "cpu",
+    args = TRLConfig(
+        output_dir=str(out_dir), seed=cfg.run.seed, max_steps=steps, use_cpu=device.type == "cpu",
         # ours' trainer.micro_batch_size as TRL's micro-batches: one generation per optimizer step either way
         per_device_train_batch_size=micro, gradient_accumulation_steps=sequences // micro,
         num_generations=algo.group_size, max_completion_length=algo.max_new_tokens, temperature=algo.temperature,
@@ -445,7 +447,7 @@ def build_trl(cfg: DictConfig, adapter: ModelAdapter, samples: list[Sample], ste
         weight_decay=trainer_cfg.weight_decay, adam_beta1=trainer_cfg.betas[0], adam_beta2=trainer_cfg.betas[1],
         max_grad_norm=trainer_cfg.grad_clip, bf16=False, fp16=False, use_vllm=False,
         # transformers 5 renamed gradient_checkpointing (TRL's default: True) to activation_checkpointing
-        activation_checkpointing=bool(cfg.model.gradient_checkpointing),
+        activation_checkpointing=cfg.run.model.gradient_checkpointing,
         generation_kwargs={"suppress_tokens": adapter.suppressed_ids},  # ours suppresses the same vision tokens
         report_to="none", logging_steps=1, save_strategy="no", disable_tqdm=True, dataloader_num_workers=0,
     )
@@ -493,18 +495,18 @@ def report(shape: Shape, sides: list[Side], warmup: int, memory: PeakMemory) -> 
           f"reference model.")
 
 
-def settings_line(cfg: DictConfig, threads: int, device: torch.device) -> str:
+def settings_line(cfg: TrainSettings, threads: int, device: torch.device) -> str:
     algo, trainer = cfg.algo, cfg.trainer
     loss_type = "grpo" if algo.loss_aggregation == "sequence" else "dapo"
     who = "both sides" if HAS_TRL else "ours"
-    extra = f", algo.shared_prompt={algo.shared_prompt} (its default)" if "shared_prompt" in algo else ""
+    extra = f", algo.shared_prompt={algo.shared_prompt} (its default)" if hasattr(algo, "shared_prompt") else ""
     return (f"settings ({who}): loss_type={loss_type} (ours loss_aggregation={algo.loss_aggregation}), "
             f"beta={algo.beta}, epsilon={algo.clip_eps}, lr={trainer.lr}, scheduler=constant, AdamW betas="
             f"{list(trainer.betas)} wd={trainer.weight_decay}, grad clip={trainer.grad_clip}, bf16=False, "
-            f"grad ckpt={bool(cfg.model.gradient_checkpointing)}, G={algo.group_size}, "
+            f"grad ckpt={cfg.run.model.gradient_checkpointing}, G={algo.group_size}, "
             f"max new tokens={algo.max_new_tokens}, temperature={algo.temperature} (top_k=0, top_p=1), "
             f"mu={algo.num_iterations}, micro-batch={trainer.micro_batch_size or 'whole step'}, "
-            f"dtype={cfg.model.dtype}, attn={cfg.model.attn_implementation}, device={device}, "
+            f"dtype={cfg.run.model.dtype}, attn={cfg.run.model.attn_implementation}, device={device}, "
             f"torch threads={threads}{extra}")
 
 
@@ -517,7 +519,7 @@ def run_shape(shape: Shape, args: argparse.Namespace) -> None:
         overrides = base_overrides(shape, folder, args)
         cfg = compose_cfg(overrides, folder / "run")
         build_start = time.perf_counter()
-        adapter = build_adapter(cfg.model, cfg.prompt, device, tiny_corpus=lambda: tiny_corpus(cfg), seed=cfg.seed)
+        adapter = build_model_adapter(cfg.run, device)
         build_s = time.perf_counter() - build_start
         samples = pick_samples(folder / "data", shape)
 

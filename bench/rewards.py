@@ -23,7 +23,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from mixed_r1.data import Sample
 from mixed_r1.data.synthetic import corpus
-from mixed_r1.rewards import bmas, bmas_batch, chart_reward, format_reward, iou_reward, matching_reward
+from mixed_r1.rewards.bmas import bmas, bmas_batch
+from mixed_r1.rewards.chart import chart_reward
+from mixed_r1.rewards.format import format_reward
+from mixed_r1.rewards.iou import iou_reward
+from mixed_r1.rewards.matching import matching_reward
 from mixed_r1.rewards.mixed import MixedReward
 from mixed_r1.rewards.open_ended import BipartiteScorer, BMASScorer
 

@@ -39,6 +39,7 @@ from mixed_r1.engine.microbatch import padded_tokens, plan_micro_batches  # noqa
 from mixed_r1.grpo.config import GRPOConfig  # noqa: E402
 from mixed_r1.grpo.step import grpo_update  # noqa: E402
 from mixed_r1.models import Completions, build_adapter  # noqa: E402
+from mixed_r1.recipe import train_settings  # noqa: E402
 from mixed_r1.rewards.mixed import RewardOutput  # noqa: E402
 from mixed_r1.rollout import Rollout  # noqa: E402
 
@@ -94,14 +95,16 @@ def main() -> None:
         work = Path(tmp)
         with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
             cfg = compose("train", overrides=["model=tiny_qwen", f"model.build_dir={work / 'model'}", *REALISTIC])
-        cfg = OmegaConf.create(OmegaConf.to_yaml(cfg).replace("${hydra:runtime.output_dir}", str(work)))
+        settings = train_settings(OmegaConf.create(OmegaConf.to_yaml(cfg).replace("${hydra:runtime.output_dir}", str(work))))
         seed_everything(0)
-        adapter = build_adapter(cfg.model, cfg.prompt, torch.device("cpu"), tiny_corpus=lambda: tiny_corpus(cfg))
+        adapter = build_adapter(settings.run.model, settings.run.prompt, torch.device("cpu"),
+                                tiny_corpus=lambda: tiny_corpus(settings.run.data))
         policy = adapter.load_model()
         reference = adapter.load_model(trainable=False)
         samples = load_samples(generate(work / "data", SyntheticSpec(num_samples=args.prompts, image_size=448)))
         rollout = ragged_rollout(adapter, samples[: args.prompts], args.group, args.min_len, args.max_len)
-        base = dataclasses.replace(GRPOConfig.from_config(cfg.algo), group_size=args.group)
+        assert isinstance(settings.algo, GRPOConfig)
+        base = dataclasses.replace(settings.algo, group_size=args.group)
         width = rollout.prompts.input_ids.shape[1]
         # the packing budget: what a fixed micro-batch of full-length rows would compute
         budget = args.micro_batch * (width + args.max_len)

@@ -1,60 +1,50 @@
-"""Components every recipe composes from config in the same way (training, the difficulty filter,
-evaluation): the tiny models' corpus, the mixed reward, the start-up checks of data and reward
-settings, and the long-prompt policy — one place, so the filter scores exactly as training does."""
+"""Components every recipe composes from its settings in the same way (training, the difficulty filter,
+evaluation): the tiny models' corpus, the mixed reward and the long-prompt policy — one place, so the
+filter scores exactly as training does."""
 from __future__ import annotations
 
 import json
 import logging
 from pathlib import Path
-from typing import Any
 
 import torch
 
 from mixed_r1.data.mix import mix_counts
 from mixed_r1.data.schema import Sample
-from mixed_r1.data.synthetic import corpus
+from mixed_r1.data.settings import DataSettings
+from mixed_r1.data.synthetic import SyntheticSpec, corpus
 from mixed_r1.engine import seed_everything
-from mixed_r1.engine.distributed import init_process_group, is_main, launched_world_size
-from mixed_r1.errors import ConfigError, DataError
-from mixed_r1.models import ModelAdapter
-from mixed_r1.rewards.bmas import REDUCTIONS
-from mixed_r1.rewards.mixed import MixedReward, RewardContext
-from mixed_r1.rewards.open_ended import OPEN_ENDED, build_open_ended
+from mixed_r1.engine.distributed import init_process_group, is_main, launched_world_size, main_first
+from mixed_r1.errors import DataError
+from mixed_r1.models import ModelAdapter, build_adapter
+from mixed_r1.rewards.mixed import MixedReward
+from mixed_r1.rewards.open_ended import build_open_ended
+from mixed_r1.settings import RunSettings
 
 log = logging.getLogger("mixed_r1")
 
 
-def tiny_corpus(cfg: Any) -> list[str]:
+def tiny_corpus(data: DataSettings) -> list[str]:
     """Texts the tiny models' tokenizers are trained on (the synthetic vocabulary)."""
-    return corpus(cfg.data.get("synthetic", {}).get("image_size", 56))
+    return corpus((data.synthetic or SyntheticSpec()).image_size)
 
 
-def build_reward(cfg: Any, adapter: ModelAdapter, policy: torch.nn.Module) -> MixedReward:
+def build_reward(run: RunSettings, adapter: ModelAdapter, policy: torch.nn.Module) -> MixedReward:
     # BMAS reads the policy's *current* input-embedding table at each call
-    open_ended = build_open_ended(cfg.reward, table=lambda: adapter.input_embeddings(policy),
+    open_ended = build_open_ended(run.reward, table=lambda: adapter.input_embeddings(policy),
                                   tokenize=adapter.token_ids, device=str(adapter.device),
-                                  tiny_corpus=lambda: tiny_corpus(cfg), seed=cfg.seed)
+                                  tiny_corpus=lambda: tiny_corpus(run.data), seed=run.seed)
     return MixedReward(
         open_ended=open_ended,
         box_to_model_frame=adapter.box_to_model_frame,
-        format_weight=cfg.reward.format_weight,
-        chart_tolerance=cfg.reward.chart.tolerance,
-        chart_mode=cfg.reward.chart.mode,
+        format_weight=run.reward.format_weight,
+        chart_tolerance=run.reward.chart.tolerance,
+        chart_mode=run.reward.chart.mode,
     )
 
 
-
-LONG_PROMPTS = ("skip", "error")
-
-
-def check_data(data: Any) -> None:
-    if data.long_prompts not in LONG_PROMPTS:
-        raise ConfigError(f"data.long_prompts={data.long_prompts!r}; expected one of {', '.join(LONG_PROMPTS)}")
-    if data.max_prompt_tokens is not None and data.max_prompt_tokens <= 0:
-        raise ConfigError(f"data.max_prompt_tokens={data.max_prompt_tokens} must be > 0 (or null)")
-
-
-def drop_long_prompts(samples: list[Sample], adapter: ModelAdapter, data: Any, max_new_tokens: int) -> list[Sample]:
+def drop_long_prompts(samples: list[Sample], adapter: ModelAdapter, data: DataSettings,
+                      max_new_tokens: int) -> list[Sample]:
     """Samples whose prompt (chat frame, question, image tokens) exceeds ``data.max_prompt_tokens`` —
     by default the model's context minus the completion budget — are reported (count, first ids) and
     skipped, or refused with ``data.long_prompts=error``: never a silent drop, never an OOM mid-run."""
@@ -85,16 +75,13 @@ def log_data_counts(samples: list[Sample], run_dir: Path) -> dict[str, dict[str,
     return counts
 
 
-def check_reward(reward: Any) -> None:
-    """Reward settings that would fail late (some only when a model first answers), refused at start-up."""
-    RewardContext(chart_tolerance=reward.chart.tolerance, chart_mode=reward.chart.mode)  # validates itself
-    if reward.open_ended not in OPEN_ENDED:
-        raise ConfigError(f"reward.open_ended={reward.open_ended!r}; expected one of {', '.join(sorted(OPEN_ENDED))}")
-    if reward.bmas.reduction not in REDUCTIONS:
-        raise ConfigError(f"reward.bmas.reduction={reward.bmas.reduction!r}; expected one of {', '.join(REDUCTIONS)}")
+def build_model_adapter(run: RunSettings, device: torch.device) -> ModelAdapter:
+    """The run's model adapter; rank 0 first (it may build the tiny model the others then load)."""
+    return main_first(lambda: build_adapter(run.model, run.prompt, device, tiny_corpus=lambda: tiny_corpus(run.data),
+                                            seed=run.seed))
 
 
-def start_inference_processes(cfg: Any) -> None:
+def start_inference_processes(run: RunSettings) -> None:
     """What an inference recipe (the filter, evaluation) does first: join the launcher's process group when
     there is one (no DeepSpeed: every rank holds a whole model), leave warnings only to the other ranks,
     seed, and set the CPU threads."""
@@ -102,6 +89,6 @@ def start_inference_processes(cfg: Any) -> None:
         init_process_group()
     if not is_main():
         log.setLevel(logging.WARNING)
-    seed_everything(cfg.seed)
-    if cfg.num_threads:
-        torch.set_num_threads(cfg.num_threads)
+    seed_everything(run.seed)
+    if run.num_threads:
+        torch.set_num_threads(run.num_threads)

@@ -18,20 +18,14 @@ import logging
 import statistics
 import time
 from collections import Counter, defaultdict
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
+from omegaconf import DictConfig
 
-from mixed_r1.components import (
-    build_reward,
-    check_data,
-    check_reward,
-    drop_long_prompts,
-    start_inference_processes,
-    tiny_corpus,
-)
+from mixed_r1.components import build_model_adapter, build_reward, drop_long_prompts, start_inference_processes
 from mixed_r1.data.build import load_train_samples
 from mixed_r1.data.schema import Sample, write_samples
 from mixed_r1.engine import resolve_device
@@ -43,10 +37,12 @@ from mixed_r1.engine.distributed import (
     world_size,
 )
 from mixed_r1.errors import ConfigError, DataError
-from mixed_r1.models import ModelAdapter, build_adapter
+from mixed_r1.models import ModelAdapter
 from mixed_r1.progress import progress_bar
 from mixed_r1.rollout import sample_and_score
+from mixed_r1.settings import RunSettings, resolved, run_settings
 from mixed_r1.shards import append_records, plan_chunks, rank_file, read_shard, read_shards
+from mixed_r1.typed import settings_from
 
 log = logging.getLogger("mixed_r1")
 
@@ -85,10 +81,6 @@ class FilterConfig:
             if not ok:
                 raise ConfigError(f"filter.{key}={getattr(self, key)!r} {why}")
 
-    @classmethod
-    def from_config(cls, node: Any) -> FilterConfig:
-        return cls(**{f.name: node[f.name] for f in fields(cls)})
-
 
 def decide(rewards: list[float], accuracy: list[float], min_std: float = 0.0) -> str:
     """One question's fate from its N rewards: ``kept``, or why it is dropped — every reward equal and
@@ -111,8 +103,8 @@ def chunks_of(samples: list[Sample], size: int) -> list[list[Sample]]:
     return [samples[i:i + size] for i in range(0, len(samples), size)]
 
 
-def score_questions(cfg: Any, settings: FilterConfig, adapter: ModelAdapter, samples: list[Sample],
-                    shard_dir: Path) -> None:
+def score_questions(run: RunSettings, settings: FilterConfig, adapter: ModelAdapter,
+                    samples: list[Sample], shard_dir: Path) -> None:
     """Generate and score this rank's share of the unfinished chunks, appending to its shard file."""
     chunks = chunks_of(samples, settings.questions_per_chunk)
     finished_ids, mine = plan_chunks([[s.id for s in chunk] for chunk in chunks], shard_dir, "filter")
@@ -120,13 +112,13 @@ def score_questions(cfg: Any, settings: FilterConfig, adapter: ModelAdapter, sam
         return
     policy = adapter.load_model(trainable=False).to(adapter.device)
     policy.eval()
-    reward_fn = build_reward(cfg, adapter, policy)
+    reward_fn = build_reward(run, adapter, policy)
     path = rank_file(shard_dir)
     start, questions = time.perf_counter(), 0
     with progress_bar(sum(len(chunks[k]) for k in mine) * world_size(), desc="filter") as bar, torch.no_grad():
         for k in mine:
             chunk = chunks[k]
-            torch.manual_seed(cfg.seed * 1_000_003 + k)  # the chunk's draws, whichever rank and run makes them
+            torch.manual_seed(run.seed * 1_000_003 + k)  # the chunk's draws, whichever rank and run makes them
             scored = sample_and_score(policy, adapter, reward_fn, chunk, settings.num_samples, settings.temperature,
                                       settings.max_new_tokens, settings.generation_batch_size,
                                       shared_prompt=settings.shared_prompt)
@@ -208,15 +200,23 @@ def merge(samples: list[Sample], records: dict[str, dict[str, Any]], settings: F
     return report
 
 
-def run_filter(cfg: Any) -> FilterReport | None:
-    """``filter_data.py``: filter ``cfg.data`` with ``cfg.model`` (or re-decide ``filter.reuse_rewards``).
-    Every rank of a launch runs this; rank 0 merges, writes and returns the report (the others: None)."""
-    settings = FilterConfig.from_config(cfg.filter)
-    check_reward(cfg.reward)
-    check_data(cfg.data)
-    start_inference_processes(cfg)
+def filter_settings(cfg: DictConfig) -> tuple[RunSettings, FilterConfig]:
+    """``filter_data.py``'s composed config, read once: the shared groups and ``filter``."""
+    config = resolved(cfg)
+    return run_settings(config), settings_from(FilterConfig, config["filter"], "filter")
+
+
+def run_filter(cfg: DictConfig) -> FilterReport | None:
+    """``filter_data.py``: the composed config read once into settings, then :func:`filter_questions`."""
+    return filter_questions(*filter_settings(cfg))
+
+
+def filter_questions(run: RunSettings, settings: FilterConfig) -> FilterReport | None:
+    """Filter ``run.data`` with ``run.model`` (or re-decide ``filter.reuse_rewards``). Every rank of a launch runs
+    this; rank 0 merges, writes and returns the report (the others: None)."""
+    start_inference_processes(run)
     out_dir = Path(settings.output_dir)
-    samples = main_first(lambda: load_train_samples(cfg.data, check_images=is_main()))
+    samples = main_first(lambda: load_train_samples(run.data, check_images=is_main()))
     report: FilterReport | None
     if settings.reuse_rewards:
         if world_size() > 1:
@@ -230,12 +230,10 @@ def run_filter(cfg: Any) -> FilterReport | None:
             log.warning("%s: %d records are for questions not in this data; ignored", path, unused)
         report = merge(samples, records, settings, out_dir)
     else:
-        device = resolve_device(cfg.device)
-        adapter = main_first(lambda: build_adapter(cfg.model, cfg.prompt, device, seed=cfg.seed,
-                                                   tiny_corpus=lambda: tiny_corpus(cfg)))
-        scored = drop_long_prompts(samples, adapter, cfg.data, settings.max_new_tokens)
+        adapter = build_model_adapter(run, resolve_device(run.device))
+        scored = drop_long_prompts(samples, adapter, run.data, settings.max_new_tokens)
         shard_dir = out_dir / "shards"
-        score_questions(cfg, settings, adapter, scored, shard_dir)
+        score_questions(run, settings, adapter, scored, shard_dir)
         barrier()  # every shard is complete
         report = merge(scored, read_shards(shard_dir), settings, out_dir) if is_main() else None
         if report is not None:

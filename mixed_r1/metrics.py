@@ -5,8 +5,9 @@ import json
 import logging
 import math
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Literal
 
 from mixed_r1.errors import DataError
 
@@ -15,11 +16,21 @@ log = logging.getLogger("mixed_r1")
 _CONSOLE_KEYS = ("loss", "reward/mean", "reward/format", "kl", "completion_length", "step_seconds")
 
 
+@dataclass(frozen=True)
+class LoggerSettings:
+    """The ``logger`` group: ``metrics.jsonl`` always; ``name=wandb`` also logs to Weights & Biases."""
+
+    name: Literal["none", "wandb"]
+    project: str | None = None
+    entity: str | None = None
+    mode: Literal["online", "offline", "disabled"] | None = None
+
+
 class MetricsLogger:
     """Appends to ``metrics.jsonl`` (always) and to wandb (``logger=wandb``); ``resume_after=N`` first
     drops lines of steps after N (they are redone by the resumed run) and continues the wandb run."""
 
-    def __init__(self, run_dir: str | Path, resume_after: int | None = None, logger_cfg: Any = None,
+    def __init__(self, run_dir: str | Path, resume_after: int | None = None, logger: LoggerSettings | None = None,
                  config: dict[str, Any] | None = None, enabled: bool = True) -> None:
         self.enabled = enabled  # only rank 0 of a multi-process run writes
         self.run_dir = Path(run_dir)
@@ -27,7 +38,7 @@ class MetricsLogger:
         if not enabled:
             return
         self.completions_path = self.run_dir / "completions.jsonl"
-        self.wandb = _start_wandb(self.run_dir, logger_cfg, config) if logger_cfg and logger_cfg.name == "wandb" else None
+        self.wandb = _start_wandb(self.run_dir, logger, config) if logger and logger.name == "wandb" else None
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if resume_after is not None:  # steps after the checkpoint are redone: their lines go
             for path in (self.path, self.completions_path):
@@ -89,14 +100,14 @@ def strict_json_value(value: Any) -> Any:
     return value
 
 
-def _start_wandb(run_dir: Path, logger_cfg: Any, config: dict[str, Any] | None) -> Any:
+def _start_wandb(run_dir: Path, logger: LoggerSettings, config: dict[str, Any] | None) -> Any:
     """One wandb run per run folder: its id is kept there so a resumed run continues it."""
     import wandb  # imported only with logger=wandb
 
     id_file = run_dir / "wandb_run_id"
     run_id = id_file.read_text().strip() if id_file.is_file() else uuid.uuid4().hex[:12]
     id_file.write_text(run_id)
-    return wandb.init(project=logger_cfg.project, entity=logger_cfg.entity, mode=logger_cfg.mode, dir=str(run_dir),
+    return wandb.init(project=logger.project, entity=logger.entity, mode=logger.mode, dir=str(run_dir),
                       id=run_id, resume="allow", config=config, name=run_dir.name)
 
 

@@ -1,9 +1,9 @@
-"""The training recipe: compose data, model adapter, rewards and engine from config, then run the
-(optional) supervised warm-up and the training loop of the algorithm ``algo.name`` picks from
-:data:`ALGORITHMS`. ``train.py`` only calls :func:`run`."""
+"""The training recipe: read the config once into frozen settings (:func:`train_settings`), compose data,
+model adapter, rewards and engine from them, then run the (optional) supervised warm-up and the training loop
+of the algorithm ``algo.name`` picks from :data:`ALGORITHMS`. ``train.py`` only calls :func:`run`."""
 from __future__ import annotations
 
-import copy
+import dataclasses
 import gc
 import json
 import logging
@@ -16,15 +16,15 @@ from pathlib import Path
 from typing import Any, Callable
 
 import torch
-from omegaconf import OmegaConf, open_dict
+from omegaconf import DictConfig
 from transformers.utils import logging as hf_logging
 
 from mixed_r1.checkpoint import find_resume_checkpoint, kept_reference, load_rng_states, load_state, save_checkpoint
-from mixed_r1.components import build_reward, check_data, check_reward, drop_long_prompts, log_data_counts, tiny_corpus
+from mixed_r1.components import build_model_adapter, build_reward, drop_long_prompts, log_data_counts
 from mixed_r1.data.build import load_train_samples
 from mixed_r1.data.sampler import PromptSampler, steps_for_epochs
 from mixed_r1.data.schema import Sample
-from mixed_r1.engine import Engine, build_engine, partitioned_loading, resolve_device, seed_everything
+from mixed_r1.engine import Engine, EngineSettings, build_engine, partitioned_loading, resolve_device, seed_everything
 from mixed_r1.engine.distributed import (
     all_reduce,
     barrier,
@@ -36,15 +36,20 @@ from mixed_r1.engine.distributed import (
     shard,
     world_size,
 )
+from mixed_r1.engine.settings import DeepSpeedSettings, TrainerSettings
 from mixed_r1.errors import ConfigError, TrainingDiverged
+from mixed_r1.eval.settings import EvalConfig
 from mixed_r1.grpo.config import GRPOConfig
 from mixed_r1.grpo.step import collect_rollout, grpo_update, rollout_metrics
-from mixed_r1.metrics import MetricsLogger, read_metrics, reward_trend
-from mixed_r1.models import ModelAdapter, build_adapter
+from mixed_r1.metrics import LoggerSettings, MetricsLogger, read_metrics, reward_trend
+from mixed_r1.models import ModelAdapter
 from mixed_r1.progress import progress_bar
 from mixed_r1.rollout import Rollout
+from mixed_r1.settings import RunSettings, resolved, run_settings
 from mixed_r1.sft import sft_step
+from mixed_r1.sft.settings import WarmupSettings
 from mixed_r1.sft.warmup import WarmupNoise, warmup_target
+from mixed_r1.typed import settings_from
 
 log = logging.getLogger("mixed_r1")
 
@@ -102,15 +107,16 @@ def answer_target(sample: Sample, adapter: ModelAdapter) -> str:
     return str(sample.answer)
 
 
-def run_warmup(cfg: Any, engine: Engine, adapter: ModelAdapter, samples: list[Sample], logger: MetricsLogger) -> int:
+def run_warmup(settings: TrainSettings, engine: Engine, adapter: ModelAdapter, samples: list[Sample],
+               logger: MetricsLogger) -> int:
     """Supervised warm-up on noisy synthetic targets so a random model emits the format (demo only; not
     checkpointed: a run killed here starts again). Returns the last step number."""
-    warm = cfg.warmup
-    rng = random.Random(cfg.seed + 2)
+    warm, seed = settings.warmup, settings.run.seed
+    rng = random.Random(seed + 2)
     noise = WarmupNoise(warm.fake_scene_prob, warm.broken_format_prob)
     engine.reset_optimizer(warm.lr)
-    sampler = PromptSampler(len(samples), warm.batch_size, seed=cfg.seed + 1)
-    guard = BadStepGuard(cfg.trainer.max_bad_steps)
+    sampler = PromptSampler(len(samples), warm.batch_size, seed=seed + 1)
+    guard = BadStepGuard(settings.trainer.max_bad_steps)
     with progress_bar(warm.steps, desc="warm-up") as bar:
         for step in range(1, warm.steps + 1):
             start = time.perf_counter()
@@ -118,7 +124,7 @@ def run_warmup(cfg: Any, engine: Engine, adapter: ModelAdapter, samples: list[Sa
             # targets of the whole global batch on every rank (the same noise draws), then this rank's share
             targets = [warmup_target(s, rng, noise, adapter.box_to_text) for s in batch]
             metrics = sft_step(engine.model, adapter, engine, shard(batch), shard(targets),
-                               cfg.trainer.micro_batch_size)
+                               settings.trainer.micro_batch_size)
             skipped = guard.record(metrics["grad_norm"], step)
             logger.log(step_record(step, "sft", metrics, engine, skipped, time.perf_counter() - start))
             guard.check(step)
@@ -135,21 +141,21 @@ TrainStep = Callable[[list[Sample]], StepOutput]
 class StepContext:
     """What an algorithm's step is built from."""
 
-    cfg: Any
+    settings: TrainSettings
     adapter: ModelAdapter
     engine: Engine
-    settings: Any  # the algorithm's validated settings (``Algorithm.settings`` of ``cfg.algo``)
     reference_source: Path | None  # π_ref's checkpoint when it is not ``model.path`` (after a warm-up)
 
 
 def build_grpo_step(ctx: StepContext) -> TrainStep:
     """GRPO (section 3.2): rollout with the mixed reward, then μ clipped, KL-regularised updates."""
-    cfg, adapter, engine, algo = ctx.cfg, ctx.adapter, ctx.engine, ctx.settings
-    with partitioned_loading(cfg, world_size(), algo.group_size):
+    settings, adapter, engine = ctx.settings, ctx.adapter, ctx.engine
+    algo, trainer = settings.algo, settings.trainer
+    assert isinstance(algo, GRPOConfig)
+    with partitioned_loading(settings.engine(), world_size()):
         source = str(ctx.reference_source) if ctx.reference_source else None
         reference = engine.prepare_reference(adapter.load_model(trainable=False, path=source))
-    reward_fn = build_reward(cfg, adapter, engine.model)
-    trainer = cfg.trainer
+    reward_fn = build_reward(settings.run, adapter, engine.model)
 
     def step(batch: list[Sample]) -> StepOutput:
         rollout = collect_rollout(engine.model, adapter, reward_fn, batch, algo, trainer.generation_batch_size,
@@ -163,63 +169,106 @@ def build_grpo_step(ctx: StepContext) -> TrainStep:
 
 def build_sft_step(ctx: StepContext) -> TrainStep:
     """Table 1's "+SFT baseline": the bare answers as targets, the same data, engine, loop and logs."""
-    cfg, adapter, engine = ctx.cfg, ctx.adapter, ctx.engine
+    adapter, engine, micro_batch_size = ctx.adapter, ctx.engine, ctx.settings.trainer.micro_batch_size
 
     def step(batch: list[Sample]) -> StepOutput:
         targets = [answer_target(s, adapter) for s in batch]
-        return sft_step(engine.model, adapter, engine, batch, targets, cfg.trainer.micro_batch_size), None
+        return sft_step(engine.model, adapter, engine, batch, targets, micro_batch_size), None
 
     return step
 
 
 @dataclass(frozen=True)
-class Algorithm:
-    """A training algorithm: its settings, read and validated at start-up, and its step."""
+class SFTSettings:
+    """The SFT baseline has no settings of its own (``algo.name`` only): the trainer's batch and lr."""
 
-    settings: Callable[[Any], Any]  # the ``algo`` node -> validated settings
+
+@dataclass(frozen=True)
+class Algorithm:
+    """A training algorithm: the settings class its ``algo`` group is read into, and its step."""
+
+    settings: type[AlgoSettings]  # ``algo`` (less ``name``) is read into it at start-up
     build_step: Callable[[StepContext], TrainStep]
     sequences_per_prompt: Callable[[Any], int]  # sequences one prompt trains on (GRPO: G)
+    completion_tokens: Callable[[Any], int]  # the longest completion it trains on (0: not sampled)
     warmup: bool  # whether the demo's supervised warm-up runs first (``warmup.steps`` > 0)
     rewarded: bool  # whether its steps log rewards (``reward/mean``): the closing reward trend and Fig. 4 read them
 
 
 # The one place that knows the algorithms by name: everything else asks the entry it was given.
+AlgoSettings = GRPOConfig | SFTSettings  # what ``algo`` is read into: one per algorithm below
 ALGORITHMS: dict[str, Algorithm] = {
-    "grpo": Algorithm(GRPOConfig.from_config, build_grpo_step, lambda s: s.group_size, warmup=True, rewarded=True),
-    "sft": Algorithm(lambda algo: None, build_sft_step, lambda s: 1, warmup=False, rewarded=False),
+    "grpo": Algorithm(GRPOConfig, build_grpo_step, sequences_per_prompt=lambda s: s.group_size,
+                      completion_tokens=lambda s: s.max_new_tokens, warmup=True, rewarded=True),
+    "sft": Algorithm(SFTSettings, build_sft_step, sequences_per_prompt=lambda s: 1, completion_tokens=lambda s: 0,
+                     warmup=False, rewarded=False),
 }
 
 
-# ----------------------------------------------------------------------------- start-up
-def check_trainer(trainer: Any) -> None:
-    """Trainer values that cannot run, refused before anything is loaded (one line naming the key)."""
-    checks = [
-        (trainer.lr > 0, "lr", "must be > 0"),
-        (trainer.prompts_per_step > 0, "prompts_per_step", "must be > 0"),
-        (trainer.micro_batch_size >= 0, "micro_batch_size", "must be >= 0 (0: a rank's whole share at once)"),
-        (trainer.generation_batch_size >= 0, "generation_batch_size", "must be >= 0 (0: a rank's whole share)"),
-        (trainer.max_tokens_per_micro_batch >= 0, "max_tokens_per_micro_batch", "must be >= 0 (0: off)"),
-        (trainer.max_steps is None or trainer.max_steps >= 0, "max_steps", "must be >= 0 (or null: trainer.epochs)"),
-        (trainer.max_steps is not None or trainer.epochs > 0, "epochs", "must be > 0 (or set trainer.max_steps)"),
-        (trainer.max_bad_steps >= 1, "max_bad_steps", "must be >= 1"),
-    ]
-    for ok, key, why in checks:
-        if not ok:
-            raise ConfigError(f"trainer.{key}={trainer[key]!r} {why}")
+# ----------------------------------------------------------------------------- settings
+EVAL_MODES = ("thinking", "direct")  # eval.after_training: our <think>/<answer> prompt, or each benchmark's own
+TRAINED = "trained.json"  # written after the final export: a restarted run goes straight to its evaluation
 
 
-def algorithm_of(cfg: Any) -> tuple[Algorithm, Any]:
-    """The algorithm ``algo.name`` names and its validated settings."""
-    name = cfg.algo.name
+@dataclass(frozen=True)
+class TrainSettings:
+    """Everything a training run reads, built and validated once from the composed config (:func:`train_settings`)."""
+
+    run: RunSettings
+    algorithm: str  # algo.name: a key of ALGORITHMS
+    algo: AlgoSettings  # that algorithm's settings (``ALGORITHMS[algorithm].settings``)
+    trainer: TrainerSettings
+    deepspeed: DeepSpeedSettings
+    logger: LoggerSettings
+    warmup: WarmupSettings
+    resume: str | None  # null: fresh | auto: newest checkpoint in the run folder | a checkpoint path
+    after_training: tuple[str, ...]  # evaluation modes to score the final checkpoint in
+    evaluation: EvalConfig | None  # the eval settings, when after_training asks for any
+    resolved: dict[str, Any]  # the resolved config as plain values: logged with the run (wandb), never read
+
+    @property
+    def entry(self) -> Algorithm:
+        return ALGORITHMS[self.algorithm]
+
+    def engine(self) -> EngineSettings:
+        return EngineSettings(self.trainer, self.deepspeed, self.run.model.dtype,
+                              self.entry.sequences_per_prompt(self.algo))
+
+
+def train_settings(cfg: DictConfig) -> TrainSettings:
+    """The composed config, read once: every value that cannot run is refused here (one line naming the key),
+    before any model loads."""
+    config = resolved(cfg)
+    algo = config["algo"]
+    name = algo.get("name") if isinstance(algo, dict) else None
     if name not in ALGORITHMS:
         raise ConfigError(f"algo.name={name!r}; expected one of {', '.join(sorted(ALGORITHMS))}")
-    algorithm = ALGORITHMS[name]
-    return algorithm, algorithm.settings(cfg.algo)
+    evaluation = config["eval"]
+    modes = tuple(evaluation.get("after_training") or ())
+    unknown = [m for m in modes if m not in EVAL_MODES]
+    if unknown:
+        raise ConfigError(f"eval.after_training={list(modes)}: {unknown} not among {', '.join(EVAL_MODES)}")
+    if modes and not evaluation.get("data_root"):
+        raise ConfigError(f"eval.after_training={list(modes)} needs eval.data_root (the folder of the benchmarks)")
+    algo_settings = settings_from(ALGORITHMS[name].settings, algo, "algo", ignore=("name", *other_algorithms_keys(name)))
+    return settings_from(TrainSettings, {
+        **{key: config.get(key) for key in ("trainer", "deepspeed", "logger", "warmup", "resume")},
+        "run": run_settings(config), "algorithm": name, "algo": algo_settings, "after_training": list(modes),
+        "evaluation": settings_from(EvalConfig, evaluation, "eval", ignore=("after_training",)) if modes else None,
+        "resolved": config}, "")
 
 
-def start_processes(cfg: Any) -> None:
+def other_algorithms_keys(name: str) -> set[str]:
+    """Keys only other algorithms read: an overlay that sets GRPO's ``algo.max_new_tokens`` (the tiny preset) still
+    composes with ``algo=sft``; a key that no algorithm reads is refused as a typo."""
+    own = {f.name for f in dataclasses.fields(ALGORITHMS[name].settings)}
+    return {f.name for a in ALGORITHMS.values() for f in dataclasses.fields(a.settings)} - own
+
+
+# ----------------------------------------------------------------------------- start-up
+def start_processes(deepspeed: DeepSpeedSettings) -> None:
     """Join the launcher's process group when DeepSpeed runs; plain torch is one process only."""
-    if cfg.deepspeed.stage is not None:
+    if deepspeed.stage is not None:
         init_process_group()
     elif launched_world_size() > 1:
         raise ConfigError(f"deepspeed=none trains in one process, but {launched_world_size()} were launched; "
@@ -228,91 +277,64 @@ def start_processes(cfg: Any) -> None:
         log.setLevel(logging.WARNING)
 
 
-EVAL_MODES = ("thinking", "direct")  # eval.after_training: our <think>/<answer> prompt, or each benchmark's own
-TRAINED = "trained.json"  # written after the final export: a restarted run goes straight to its evaluation
-
-
-def check_evaluation(cfg: Any) -> list[str]:
-    """The evaluations ``eval.after_training`` asks for, validated at start-up (not after hours of training)."""
-    from mixed_r1.eval.runner import EvalConfig
-
-    modes = list(cfg.eval.after_training)
-    unknown = [m for m in modes if m not in EVAL_MODES]
-    if unknown:
-        raise ConfigError(f"eval.after_training={modes}: {unknown} not among {', '.join(EVAL_MODES)}")
-    if modes and not cfg.eval.data_root:
-        raise ConfigError(f"eval.after_training={modes} needs eval.data_root (the folder of the benchmarks)")
-    if modes:
-        EvalConfig.from_config(cfg.eval)  # validates every eval value
-    return modes
-
-
 def evaluation_dir(run_dir: Path, mode: str) -> Path:
     return run_dir / "eval" / mode
 
 
-def evaluate_after_training(cfg: Any, run_dir: Path, modes: list[str]) -> None:
+def evaluate_after_training(settings: TrainSettings, run_dir: Path) -> None:
     """Score the run's final ``checkpoint/`` once per mode into ``<run>/eval/<mode>/`` (a finished mode is
     not redone; an interrupted one resumes)."""
-    from mixed_r1.eval.runner import run_eval
+    from mixed_r1.eval.runner import evaluate
 
-    for mode in modes:
+    for mode in settings.after_training:
         out = evaluation_dir(run_dir, mode)
         if (out / "results.json").is_file():
             continue
-        eval_cfg = copy.deepcopy(cfg)
-        with open_dict(eval_cfg):
-            eval_cfg.model.path = str(run_dir / "checkpoint")
-            eval_cfg.eval.thinking = mode == "thinking"
-            eval_cfg.eval.output_dir = str(out)
-            eval_cfg.eval.method = run_dir.name
+        assert settings.evaluation is not None  # after_training asks for it
+        run = dataclasses.replace(settings.run, model=dataclasses.replace(settings.run.model,
+                                                                          path=str(run_dir / "checkpoint")))
+        evaluation = dataclasses.replace(settings.evaluation, thinking=mode == "thinking", output_dir=str(out),
+                                         method=run_dir.name)
         log.info("evaluating %s (%s) into %s", run_dir / "checkpoint", mode, out)
-        run_eval(eval_cfg)
+        evaluate(run, evaluation)
 
 
-def run(cfg: Any, run_dir: str | Path) -> dict[str, float]:
+def run(cfg: DictConfig, run_dir: str | Path) -> dict[str, float]:
     """Train as configured, writing ``metrics.jsonl``, ``checkpoints/`` and the final ``checkpoint/`` into
     ``run_dir``, then evaluate it as ``eval.after_training`` asks. A run whose evaluations all exist is
     finished and starting it again does nothing; one trained but not evaluated goes straight to its
     evaluation. Under a multi-process launch every rank runs this; rank 0 writes the files."""
     run_dir = Path(run_dir)
-    missing = sorted(OmegaConf.missing_keys(cfg))
-    if missing:  # e.g. data=mixed45k without data.mix.root: say so before anything starts
-        raise ConfigError(f"missing required config value(s): {', '.join(missing)}; set them on the command line, "
-                          f"e.g. {missing[0]}=...")
-    check_trainer(cfg.trainer)  # every value that cannot run is refused here, before any model loads
-    check_reward(cfg.reward)
-    check_data(cfg.data)
-    modes = check_evaluation(cfg)
+    settings = train_settings(cfg)  # every value that cannot run is refused here, before any model loads
+    modes = settings.after_training
     if modes and all((evaluation_dir(run_dir, m) / "results.json").is_file() for m in modes):
         log.info("%s is finished (its evaluation exists): nothing to do", run_dir)
         return {}
-    algorithm, settings = algorithm_of(cfg)
-    start_processes(cfg)
+    start_processes(settings.deepspeed)
     trained = run_dir / TRAINED
     earlier = json.loads(trained.read_text()) if modes and trained.is_file() else None
-    asked = budget_asked(cfg.trainer)
+    asked = budget_asked(settings.trainer)
     if earlier is not None and earlier.get("budget", {}).get("asked") == asked:
         log.info("%s was trained earlier (%s): evaluating it", run_dir, TRAINED)
         summary = earlier["summary"]
     else:
-        summary, budget = train(cfg, run_dir, algorithm, settings)
+        summary, budget = train(settings, run_dir)
         if is_main():
             trained.write_text(json.dumps({"budget": budget, "summary": summary}) + "\n")
         barrier()
     gc.collect()  # the training engine is gone: its memory goes back before the evaluation loads a model
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
-    evaluate_after_training(cfg, run_dir, modes)
+    evaluate_after_training(settings, run_dir)
     return summary
 
 
-def budget_asked(trainer: Any) -> dict[str, Any]:
+def budget_asked(trainer: TrainerSettings) -> dict[str, Any]:
     """What the config asks for: a step count, or passes over the data."""
     return {"max_steps": trainer.max_steps} if trainer.max_steps is not None else {"epochs": float(trainer.epochs)}
 
 
-def training_budget(trainer: Any, num_samples: int) -> dict[str, Any]:
+def training_budget(trainer: TrainerSettings, num_samples: int) -> dict[str, Any]:
     """The run's budget, as the report shows it: what was asked, the steps it makes and the passes they are."""
     per_epoch = num_samples // trainer.prompts_per_step
     steps = (trainer.max_steps if trainer.max_steps is not None
@@ -321,42 +343,41 @@ def training_budget(trainer: Any, num_samples: int) -> dict[str, Any]:
             "prompts_per_step": trainer.prompts_per_step, "epochs": steps / per_epoch if per_epoch else None}
 
 
-def train(cfg: Any, run_dir: Path, algorithm: Algorithm, settings: Any) -> tuple[dict[str, float], dict[str, Any]]:
+def train(settings: TrainSettings, run_dir: Path) -> tuple[dict[str, float], dict[str, Any]]:
     """The training itself (:func:`run` checks, then evaluates); its summary and its budget."""
     if not sys.stderr.isatty():  # a log file gets log lines, not transformers' per-file progress bars
         hf_logging.disable_progress_bar()
-    seed_everything(cfg.seed)
-    if cfg.num_threads:
-        torch.set_num_threads(cfg.num_threads)
-    device = resolve_device(cfg.device)
+    common, algorithm, trainer = settings.run, settings.entry, settings.trainer
+    seed_everything(common.seed)
+    if common.num_threads:
+        torch.set_num_threads(common.num_threads)
+    device = resolve_device(common.device)
 
-    adapter = main_first(lambda: build_adapter(cfg.model, cfg.prompt, device, tiny_corpus=lambda: tiny_corpus(cfg),
-                                               seed=cfg.seed))  # rank 0 may build the tiny model
+    adapter = build_model_adapter(common, device)  # rank 0 may build the tiny model ...
     # ... and generate the synthetic file; every image is checked against the model's limits
     # rank 0 decodes every image; the others (run after it) read the file it has validated
-    samples = main_first(lambda: load_train_samples(cfg.data, model_check=adapter.image_problem,
+    samples = main_first(lambda: load_train_samples(common.data, model_check=adapter.image_problem,
                                                     check_images=is_main()))
-    samples = drop_long_prompts(samples, adapter, cfg.data, cfg.algo.get("max_new_tokens", 0))
+    samples = drop_long_prompts(samples, adapter, common.data, algorithm.completion_tokens(settings.algo))
     data_counts = log_data_counts(samples, run_dir)
-    budget = training_budget(cfg.trainer, len(samples))
+    budget = training_budget(trainer, len(samples))
     total_steps = budget["steps"]
     log.info("budget: %d steps of %d prompts = %s passes over %d samples (trainer.%s)", total_steps,
              budget["prompts_per_step"], f"{budget['epochs']:.2f}" if budget["epochs"] is not None else "n/a",
              len(samples), next(iter(budget["asked"])))
-    checkpoint = find_resume_checkpoint(cfg.resume, run_dir / "checkpoints")
+    checkpoint = find_resume_checkpoint(settings.resume, run_dir / "checkpoints")
     state = load_state(checkpoint) if checkpoint else None
-    group_size = algorithm.sequences_per_prompt(settings)
-    with partitioned_loading(cfg, world_size(), group_size):
+    group_size = algorithm.sequences_per_prompt(settings.algo)
+    with partitioned_loading(settings.engine(), world_size()):
         policy = adapter.load_model(path=str(checkpoint / "policy") if checkpoint else None)
-    engine = build_engine(cfg, policy, world_size(), device, group_size)
+    engine = build_engine(settings.engine(), policy, world_size(), device)
     if rank() > 0:  # each rank samples its own completions
-        seed_everything(cfg.seed + 104729 * rank())
-    logger = MetricsLogger(run_dir, resume_after=state["step"] if state else None, logger_cfg=cfg.logger,
-                           config={**OmegaConf.to_container(cfg, resolve=True), "data_counts": data_counts,
-                                   "budget": budget},
+        seed_everything(common.seed + 104729 * rank())
+    logger = MetricsLogger(run_dir, resume_after=state["step"] if state else None, logger=settings.logger,
+                           config={**settings.resolved, "data_counts": data_counts, "budget": budget},
                            enabled=is_main())
-    trainer, phase = cfg.trainer, cfg.algo.name
-    sampler = PromptSampler(len(samples), trainer.prompts_per_step, seed=cfg.seed)
+    phase = settings.algorithm
+    sampler = PromptSampler(len(samples), trainer.prompts_per_step, seed=common.seed)
     if checkpoint is not None and state is not None:  # continue the same run: weights, optimizer, data, RNG
         engine.reset_optimizer(trainer.lr, trainer.lr_warmup_steps)
         engine.load_state(checkpoint / "engine")
@@ -368,13 +389,13 @@ def train(cfg: Any, run_dir: Path, algorithm: Algorithm, settings: Any) -> tuple
         log.info("resumed from %s (step %d)", checkpoint, step)
     else:
         step, phase_step, records, reference_source = 0, 0, [], None
-        if algorithm.warmup and cfg.warmup.steps > 0:
-            step = run_warmup(cfg, engine, adapter, samples, logger)
+        if algorithm.warmup and settings.warmup.steps > 0:
+            step = run_warmup(settings, engine, adapter, samples, logger)
             reference_source = run_dir / "reference"  # π_ref is the policy as GRPO starts
             engine.export(adapter, engine.model, reference_source)
         engine.reset_optimizer(trainer.lr, trainer.lr_warmup_steps)
 
-    train_step = algorithm.build_step(StepContext(cfg, adapter, engine, settings, reference_source))
+    train_step = algorithm.build_step(StepContext(settings, adapter, engine, reference_source))
     guard = BadStepGuard(trainer.max_bad_steps)
     with progress_bar(total_steps, initial=phase_step, desc=phase) as bar:
         while phase_step < total_steps:
@@ -405,8 +426,8 @@ def train(cfg: Any, run_dir: Path, algorithm: Algorithm, settings: Any) -> tuple
     engine.export(adapter, engine.model, run_dir / "checkpoint")
     if not algorithm.rewarded:
         return {}, budget
-    first, last = reward_trend(records, cfg.trainer.trend_fraction)
+    first, last = reward_trend(records, trainer.trend_fraction)
     summary = {"reward_first": first, "reward_last": last, "reward_gain": last - first}
     log.info("GRPO mean reward: first %d%% of steps %.3f -> last %d%% %.3f (gain %+.3f)",
-             round(100 * cfg.trainer.trend_fraction), first, round(100 * cfg.trainer.trend_fraction), last, last - first)
+             round(100 * trainer.trend_fraction), first, round(100 * trainer.trend_fraction), last, last - first)
     return summary, budget

@@ -11,7 +11,7 @@ from typing import Any, Callable, ContextManager, Sequence
 import torch
 
 from mixed_r1.data.schema import Sample
-from mixed_r1.models import Completions, ModelAdapter, PromptBatch
+from mixed_r1.models import Completions, ModelAdapter, PromptBatch, passes
 from mixed_r1.rewards.mixed import MixedReward, RewardOutput
 
 
@@ -66,7 +66,7 @@ def sample_and_score(policy: torch.nn.Module, adapter: ModelAdapter, reward_fn: 
     with gathered():
         policy.eval()  # sampling from π_θ_old: no dropout
         completions = Completions.concat(
-            [adapter.generate(policy, batch, temperature, max_new_tokens, group_size=n) for batch, n in calls],
+            [passes.generate(adapter, policy, batch, temperature, max_new_tokens, group_size=n) for batch, n in calls],
             pad_id=adapter.pad_token_id)  # [P*G, Tc]
         generated = time.perf_counter()
         texts = adapter.decode(completions)

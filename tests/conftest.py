@@ -41,11 +41,29 @@ def compose_train(overrides: list[str] | None = None, run_dir: Path | None = Non
     return cfg
 
 
-def _build_adapter(cfg: DictConfig):
+def settings_of(cfg: DictConfig):
+    """The frozen settings ``train.py`` reads the config into (``recipe.train_settings``)."""
+    from mixed_r1.recipe import train_settings
+
+    return train_settings(cfg)
+
+
+def model_and_prompt(cfg: DictConfig):
+    """Only the ``model`` and ``prompt`` groups as settings (a config whose run folder is not set yet)."""
+    from mixed_r1.models.settings import PromptSettings
+    from mixed_r1.settings import model_settings
+    from mixed_r1.typed import settings_from
+
+    model = model_settings({"model": OmegaConf.to_container(cfg.model, resolve=True)})
+    return model, settings_from(PromptSettings, OmegaConf.to_container(cfg.prompt, resolve=True), "prompt")
+
+
+def _build_adapter(cfg: DictConfig, device: str = "cpu"):
     from mixed_r1.data.synthetic import corpus
     from mixed_r1.models import build_adapter
 
-    return build_adapter(cfg.model, cfg.prompt, torch.device("cpu"), tiny_corpus=corpus, seed=0)
+    model, prompt = model_and_prompt(cfg)
+    return build_adapter(model, prompt, torch.device(device), tiny_corpus=corpus, seed=0)
 
 
 @pytest.fixture(scope="session")

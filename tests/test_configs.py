@@ -10,6 +10,7 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import OmegaConf, open_dict
 
+from mixed_r1.typed import settings_from
 from tests.conftest import CONF
 
 GROUPS = sorted(p.name for p in CONF.iterdir() if p.is_dir())
@@ -50,6 +51,49 @@ def test_every_option_composes_and_resolves(group, option, tmp_path):
     assert resolved["trainer"]["prompts_per_step"] > 0 and resolved["algo"]["name"] in ("grpo", "sft")
     if group == "model":
         assert resolved["model"]["adapter"] and resolved["model"]["path"]
+
+
+@pytest.mark.parametrize("group,option", OPTIONS, ids=[f"{g}={o}" for g, o in OPTIONS])
+def test_every_option_reads_into_its_typed_settings(group, option, tmp_path):
+    """What train.py does first: every value of every option read into the frozen settings of its group (a key no
+    settings class reads, or a value of the wrong type, would fail here, naming it)."""
+    from tests.conftest import compose_train, settings_of
+
+    overrides = [f"{group}={option}"]
+    if group == "data":
+        overrides += REQUIRED.get(option, MIX_ROOT)
+    if group == "experiment" and option.startswith("table"):
+        overrides += MIX_ROOT + ["eval.data_root=/data/bench"]
+    if group == "preset":  # a preset shrinks a table's run (make tableN PRESET=tiny): its mix needs the table's parts
+        overrides += ["experiment=table2", *MIX_ROOT, "eval.data_root=/data/bench"]
+    settings = settings_of(compose_train(overrides, run_dir=tmp_path))
+    assert settings.trainer.prompts_per_step > 0 and settings.algorithm in ("grpo", "sft")
+    assert settings.run.model.adapter and settings.run.model.path
+
+
+def test_filter_and_eval_read_their_settings(tmp_path):
+    from mixed_r1.eval.runner import eval_settings
+    from mixed_r1.filter import filter_settings
+    from tests.conftest import compose_train
+
+    run, filtering = filter_settings(compose_train(["model=qwen7b", "data=mixed45k", *MIX_ROOT], run_dir=tmp_path,
+                                                   config_name="filter"))
+    assert (filtering.num_samples, filtering.temperature, run.model.dtype) == (8, 1.0, "bfloat16")
+    run, evaluation = eval_settings(compose_train(["model=internvl4b", "eval.data_root=/data/bench"], run_dir=tmp_path,
+                                                  config_name="eval"))
+    assert evaluation.temperature == 0.0 and run.model.adapter == "internvl" and len(evaluation.benchmarks) == 6
+
+
+def test_a_wrong_type_or_a_key_nothing_reads_is_named(tmp_path):
+    from mixed_r1.errors import ConfigError
+    from tests.conftest import compose_train, settings_of
+
+    with pytest.raises(ConfigError, match=r"^trainer.lr='fast' must be a number$"):
+        settings_of(compose_train(["trainer.lr=fast"], run_dir=tmp_path))
+    with pytest.raises(ConfigError, match=r"^model: no setting named max_num_tiles"):
+        settings_of(compose_train(["+model.max_num_tiles=6"], run_dir=tmp_path))  # an InternVL option on Qwen
+    with pytest.raises(ConfigError, match=r"^data.long_prompts='drop'; expected one of skip, error$"):
+        settings_of(compose_train(["data.long_prompts=drop"], run_dir=tmp_path))
 
 
 def test_paper_scale_run_resolves_with_the_paper_numbers(tmp_path):
@@ -155,7 +199,7 @@ def test_the_filter_composes_with_any_algorithm_and_takes_the_rollout_settings_g
 
     def settings(*overrides: str) -> FilterConfig:
         resolved = _resolved(["model=qwen3b", "data=mixed45k", *MIX_ROOT, *overrides], tmp_path, config_name="filter")
-        return FilterConfig.from_config(resolved["filter"])
+        return settings_from(FilterConfig, resolved["filter"], "filter")
 
     assert (settings().max_new_tokens, settings().shared_prompt) == (1024, True)  # GRPO's own (conf/algo/grpo.yaml)
     sft = settings("algo=sft")  # SFT has no rollout settings: the filter's defaults

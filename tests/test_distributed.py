@@ -8,17 +8,18 @@ import sys
 import pytest
 import yaml
 
-from tests.conftest import ENV, ROOT, compose_train, launches_processes, torchrun, train_cli
+from tests.conftest import ENV, ROOT, compose_train, launches_processes, settings_of, torchrun, train_cli
 
 _train, _torchrun = train_cli, torchrun
 
 
-def test_deepspeed_json_is_derived_from_the_config():
+def test_deepspeed_json_is_derived_from_the_config(tmp_path):
     from mixed_r1.engine.deepspeed_config import deepspeed_config, reference_config
 
-    cfg = compose_train(["model=qwen7b", "data=mixed45k", "data.train_file=x"])
+    cfg = settings_of(compose_train(["model=qwen7b", "data=mixed45k", "data.train_file=x", "data.mix.root=/m"],
+                                    run_dir=tmp_path))
     seqs = cfg.trainer.prompts_per_step * cfg.algo.group_size  # 512
-    ds = deepspeed_config(cfg.deepspeed, cfg.trainer, seqs, cfg.trainer.prompts_per_step, cfg.model.dtype, world=8)
+    ds = deepspeed_config(cfg.deepspeed, cfg.trainer, seqs, cfg.trainer.prompts_per_step, cfg.run.model.dtype, world=8)
     assert ds["zero_optimization"]["stage"] == 3 and ds["bf16"]["enabled"] and not ds["fp16"]["enabled"]
     assert ds["train_micro_batch_size_per_gpu"] == cfg.trainer.micro_batch_size == 4
     assert ds["gradient_accumulation_steps"] == 64 // 4  # 64 sequences per rank in micro-batches of 4
@@ -27,20 +28,20 @@ def test_deepspeed_json_is_derived_from_the_config():
     ref = reference_config(ds)
     assert ref["zero_optimization"]["stage"] == 3 and "optimizer" not in ref
 
-    tiny = compose_train(["deepspeed=zero2", "trainer.micro_batch_size=5"])
-    ds2 = deepspeed_config(tiny.deepspeed, tiny.trainer, 64, 8, tiny.model.dtype, world=2)
+    tiny = settings_of(compose_train(["deepspeed=zero2", "trainer.micro_batch_size=5"], run_dir=tmp_path))
+    ds2 = deepspeed_config(tiny.deepspeed, tiny.trainer, 64, 8, tiny.run.model.dtype, world=2)
     assert ds2["zero_optimization"]["stage"] == 2 and not ds2["bf16"]["enabled"]
     assert (ds2["train_micro_batch_size_per_gpu"], ds2["gradient_accumulation_steps"]) == (5, 7)  # 32 per rank
     assert reference_config(ds2) is None  # ZeRO-2 does not partition parameters: a plain replica
 
 
-def test_a_batch_that_does_not_split_over_the_ranks_is_a_config_error():
+def test_a_batch_that_does_not_split_over_the_ranks_is_a_config_error(tmp_path):
     from mixed_r1.engine.deepspeed_config import deepspeed_config
     from mixed_r1.errors import ConfigError
 
-    cfg = compose_train(["deepspeed=zero3", "trainer.prompts_per_step=6"])
+    cfg = settings_of(compose_train(["deepspeed=zero3", "trainer.prompts_per_step=6"], run_dir=tmp_path))
     with pytest.raises(ConfigError, match="trainer.prompts_per_step=6"):
-        deepspeed_config(cfg.deepspeed, cfg.trainer, 48, 6, cfg.model.dtype, world=4)
+        deepspeed_config(cfg.deepspeed, cfg.trainer, 48, 6, cfg.run.model.dtype, world=4)
 
 
 def test_deepspeed_launcher_local_rank_argument_is_taken_out_before_hydra(monkeypatch):

@@ -7,8 +7,8 @@ import torch
 
 from mixed_r1.components import build_reward
 from mixed_r1.engine import TorchEngine
-from mixed_r1.grpo.config import GRPOConfig
 from mixed_r1.grpo.step import UPDATE_KEYS, collect_rollout, grpo_update, rollout_metrics
+from tests.conftest import settings_of
 
 
 def test_one_grpo_step_changes_policy_not_reference(tiny_cfg, adapter, samples):
@@ -18,8 +18,9 @@ def test_one_grpo_step_changes_policy_not_reference(tiny_cfg, adapter, samples):
     before = {k: v.clone() for k, v in policy.state_dict().items()}
     ref_before = {k: v.clone() for k, v in reference.state_dict().items()}
     engine = TorchEngine(policy, lr=1e-3)
-    algo = dataclasses.replace(GRPOConfig.from_config(tiny_cfg.algo), max_new_tokens=16)
-    reward_fn = build_reward(tiny_cfg, adapter, policy)
+    settings = settings_of(tiny_cfg)
+    algo = dataclasses.replace(settings.algo, max_new_tokens=16)
+    reward_fn = build_reward(settings.run, adapter, policy)
     rollout = collect_rollout(policy, adapter, reward_fn, samples[:2], algo)
     G = algo.group_size
     assert len(rollout.texts) == 2 * G and rollout.advantages.shape == (2 * G,)
@@ -40,8 +41,9 @@ def _rollout(tiny_cfg, adapter, samples, **algo_overrides):
     torch.manual_seed(0)
     policy = adapter.load_model()
     reference = copy.deepcopy(policy).eval().requires_grad_(False)
-    algo = dataclasses.replace(GRPOConfig.from_config(tiny_cfg.algo), max_new_tokens=10, **algo_overrides)
-    rollout = collect_rollout(policy, adapter, build_reward(tiny_cfg, adapter, policy), samples[:2], algo)
+    settings = settings_of(tiny_cfg)
+    algo = dataclasses.replace(settings.algo, max_new_tokens=10, **algo_overrides)
+    rollout = collect_rollout(policy, adapter, build_reward(settings.run, adapter, policy), samples[:2], algo)
     rollout.advantages = torch.linspace(-1, 1, len(rollout.texts))
     return policy, reference, algo, rollout
 

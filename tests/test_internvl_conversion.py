@@ -3,6 +3,7 @@ native InternVL written back out in the hub repo's layout: config field names, w
 qkv, ``mlp1.*``, ``language_model.*``), slow-tokenizer files and a CLIP-style preprocessor config."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import re
@@ -14,7 +15,7 @@ import torch
 
 from mixed_r1.errors import ConfigError
 from mixed_r1.models import internvl_conversion as conversion
-from tests.conftest import compose_train
+from tests.conftest import _build_adapter, compose_train, model_and_prompt
 
 # ---------------------------------------------------------------------- the remote-code layout, written here
 # native key prefix -> remote-code key prefix: the inverse of the converter's table, written out separately
@@ -134,12 +135,8 @@ def write_remote_layout(native_dir: Path, out: Path, lm_head: bool = True) -> Pa
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     """The tiny native InternVL (the reference) with its composed config."""
-    from mixed_r1.data.synthetic import corpus
-    from mixed_r1.models import build_adapter
-
     cfg = compose_train(["model=tiny_internvl"], run_dir=tmp_path_factory.mktemp("ivl_native"))
-    adapter = build_adapter(cfg.model, cfg.prompt, torch.device("cpu"), tiny_corpus=corpus, seed=0)
-    return cfg, adapter
+    return cfg, _build_adapter(cfg)
 
 
 @pytest.fixture(scope="module")
@@ -224,9 +221,8 @@ def test_converted_checkpoint_is_the_native_model(tiny, remote, wide_sample):
     assert isinstance(AutoImageProcessor.from_pretrained(converted), GotOcr2ImageProcessorPil)
 
     # the adapter reads the converted folder like the native one: same images, and equal log-probs
-    cfg_converted = cfg.model.copy()
-    cfg_converted.path = converted
-    adapter = InternVLAdapter(cfg_converted, cfg.prompt, torch.device("cpu"))
+    settings, prompt = model_and_prompt(cfg)
+    adapter = InternVLAdapter(dataclasses.replace(settings, path=str(converted)), prompt, torch.device("cpu"))
     batch = adapter.prompt_batch([wide_sample])
     reference_batch = native_adapter.prompt_batch([wide_sample])
     assert torch.equal(batch.pixel_values, reference_batch.pixel_values)

@@ -1,9 +1,11 @@
 """The tiny Qwen2.5-VL and its adapter: save/load round trip, prompts, generation, log-probs, frames."""
+import dataclasses
+
 import pytest
 import torch
 from transformers import AutoModelForImageTextToText, AutoTokenizer
 
-from mixed_r1.models import Completions
+from mixed_r1.models import Completions, passes
 
 
 def test_tiny_model_round_trips_through_from_pretrained(family_adapter, tmp_path, samples):
@@ -20,9 +22,9 @@ def test_tiny_model_round_trips_through_from_pretrained(family_adapter, tmp_path
     tok = AutoTokenizer.from_pretrained(tmp_path / "ckpt")
     assert tok.convert_tokens_to_ids(adapter.SUPPRESSED_TOKENS[0]) == adapter.suppressed_ids[0]
     batch = adapter.prompt_batch(samples[:2])
-    comp = adapter.encode_targets(["<think>a</think><answer>yes</answer>"] * 2)
-    assert torch.allclose(adapter.completion_logprobs(model, batch, comp),
-                          adapter.completion_logprobs(loaded, batch, comp), atol=1e-6)
+    comp = passes.encode_targets(adapter, ["<think>a</think><answer>yes</answer>"] * 2)
+    assert torch.allclose(passes.completion_logprobs(adapter, model, batch, comp),
+                          passes.completion_logprobs(adapter, loaded, batch, comp), atol=1e-6)
 
 
 def test_prompt_has_chat_frame_image_tokens_and_instruction(adapter, samples):
@@ -43,12 +45,12 @@ def test_padded_batch_logprobs_equal_each_sequence_alone(family_adapter, samples
     batch = adapter.prompt_batch(chosen)
     assert (batch.attention_mask == 0).any(), "the test needs prompts of different lengths"
     together_prompts = batch.repeat(2)
-    comps = adapter.generate(model, together_prompts, temperature=1.0, max_new_tokens=12)
+    comps = passes.generate(adapter, model, together_prompts, temperature=1.0, max_new_tokens=12)
     assert comps.ids.shape[0] == 4
-    together = adapter.completion_logprobs(model, together_prompts, comps)
+    together = passes.completion_logprobs(adapter, model, together_prompts, comps)
     for row in range(4):
-        alone = adapter.completion_logprobs(model, adapter.prompt_batch([chosen[row // 2]]),
-                                            comps.select(slice(row, row + 1)))
+        alone = passes.completion_logprobs(adapter, model, adapter.prompt_batch([chosen[row // 2]]),
+                                           comps.select(slice(row, row + 1)))
         diff = ((alone - together[row:row + 1]).abs() * comps.mask[row:row + 1]).max()
         assert diff < 1e-5, (row, diff)
 
@@ -57,7 +59,7 @@ def test_generation_never_samples_vision_tokens_and_mask_stops(family_adapter, s
     adapter = family_adapter
     torch.manual_seed(1)
     model = adapter.load_model(trainable=False)
-    comps = adapter.generate(model, adapter.prompt_batch(samples[:2]).repeat(4), 1.0, 30)
+    comps = passes.generate(adapter, model, adapter.prompt_batch(samples[:2]).repeat(4), 1.0, 30)
     assert not torch.isin(comps.ids, torch.tensor(adapter.suppressed_ids)).any()
     ids = torch.tensor([[5, adapter.stop_token_id, 7, 8], [5, 6, 7, 8]])
     assert adapter.stop_mask(ids).tolist() == [[1, 1, 0, 0], [1, 1, 1, 1]]
@@ -104,7 +106,7 @@ def test_forward_logprobs_match_the_sampling_distribution_of_generate(family_ada
     torch.manual_seed(2)
     model = adapter.load_model(trainable=False)
     batch = adapter.prompt_batch([s for s in samples if s.type == "open_ended"][:1] + [wide_sample])
-    config = adapter.sampling_config(temperature=temperature, max_new_tokens=10)
+    config = passes.sampling_config(adapter, temperature=temperature, max_new_tokens=10)
     config.update(output_logits=True, output_scores=True, return_dict_in_generate=True)
     with torch.no_grad():
         out = model.generate(**batch.model_inputs(), generation_config=config)
@@ -116,10 +118,10 @@ def test_forward_logprobs_match_the_sampling_distribution_of_generate(family_ada
     # generate sampled from logits / T (suppressed vision tokens aside): the same temperature as ours
     assert torch.allclose(scores[allowed], (raw / temperature)[allowed], rtol=1e-5, atol=1e-5)
     expected = torch.log_softmax(raw / temperature, -1).gather(-1, ids.unsqueeze(-1)).squeeze(-1)
-    got = adapter.completion_logprobs(model, batch, comps, temperature=temperature)
+    got = passes.completion_logprobs(adapter, model, batch, comps, temperature=temperature)
     assert ((got - expected).abs() * comps.mask).max() < 1e-4
     if temperature != 1.0:  # and the temperature matters: at T=1 the same tokens score differently
-        plain = adapter.completion_logprobs(model, batch, comps, temperature=1.0)
+        plain = passes.completion_logprobs(adapter, model, batch, comps, temperature=1.0)
         assert ((plain - got).abs() * comps.mask).max() > 1e-3
 
 
@@ -156,18 +158,17 @@ def test_adapter_rejects_a_checkpoint_of_another_family(adapter, tmp_path):
 
     from mixed_r1.errors import ConfigError
     from mixed_r1.models import ADAPTERS
-    from tests.conftest import compose_train
+    from tests.conftest import compose_train, model_and_prompt
 
-    cfg = compose_train(["model=tiny_internvl"], run_dir=tmp_path)
-    cfg.model.path = adapter.cfg.path  # a Qwen2.5-VL checkpoint
+    model, prompt = model_and_prompt(compose_train(["model=tiny_internvl"], run_dir=tmp_path))
+    qwen = dataclasses.replace(model, path=adapter.settings.path)  # a Qwen2.5-VL checkpoint
     with pytest.raises(ConfigError, match="holds a 'qwen2_5_vl' checkpoint but model.adapter=internvl"):
-        ADAPTERS["internvl"](cfg.model, cfg.prompt, torch.device("cpu"))
+        ADAPTERS["internvl"](qwen, prompt, torch.device("cpu"))
     remote = tmp_path / "remote"
     remote.mkdir()
     (remote / "config.json").write_text(json.dumps({"model_type": "internvl_chat"}))
-    cfg.model.path = str(remote)
     with pytest.raises(ConfigError, match="convert_internvl_weights_to_hf"):
-        ADAPTERS["internvl"](cfg.model, cfg.prompt, torch.device("cpu"))
+        ADAPTERS["internvl"](dataclasses.replace(model, path=str(remote)), prompt, torch.device("cpu"))
 
 
 def test_no_thinking_prompt_drops_the_reasoning_instruction(adapter, samples):
@@ -215,8 +216,8 @@ def test_entropy_matches_the_full_softmax(family_adapter, samples):
     torch.manual_seed(4)
     model = adapter.load_model(trainable=False)
     batch = adapter.prompt_batch(samples[:2])
-    comps = adapter.generate(model, batch, temperature=1.0, max_new_tokens=6)
-    logprobs, entropy = adapter.completion_logprobs(model, batch, comps, return_entropy=True)
+    comps = passes.generate(adapter, model, batch, temperature=1.0, max_new_tokens=6)
+    logprobs, entropy = passes.completion_logprobs(adapter, model, batch, comps, return_entropy=True)
     full = model(**{**batch.model_inputs(), **adapter.completion_row_inputs(batch, comps),
                     "input_ids": torch.cat([batch.input_ids, comps.ids], 1),
                     "attention_mask": torch.cat([batch.attention_mask, comps.mask], 1)}).logits

@@ -6,11 +6,11 @@ import pytest
 import torch
 
 from mixed_r1.data.synthetic import corpus
-from mixed_r1.rewards import bmas, bmas_batch
+from mixed_r1.rewards.bmas import bmas, bmas_batch
 from mixed_r1.rewards.open_ended import OPEN_ENDED, BipartiteScorer, BMASScorer, build_open_ended
 from mixed_r1.rewards.open_ended.judge import parse_judge_score
 from mixed_r1.rewards.open_ended.similarity import bipartite_similarity
-from tests.conftest import compose_train
+from tests.conftest import compose_train, settings_of
 
 
 @pytest.mark.parametrize("reduction", ["sum", "mean"])
@@ -81,8 +81,8 @@ def test_judge_score_parsing(text, expected):
 
 @pytest.mark.parametrize("name", ["sbert", "modernbert", "llm_judge"])
 def test_extra_model_variants_build_tiny_models_and_score(name, tmp_path):
-    cfg = compose_train([f"reward.open_ended={name}"], run_dir=tmp_path)
-    scorer = build_open_ended(cfg.reward, table=lambda: None, tokenize=lambda t: [], tiny_corpus=corpus)
+    reward = settings_of(compose_train([f"reward.open_ended={name}"], run_dir=tmp_path)).run.reward
+    scorer = build_open_ended(reward, table=lambda: None, tokenize=lambda t: [], tiny_corpus=corpus)
     assert (tmp_path / "reward_models" / name).exists()
     scores = scorer(["a red circle at the top left", "blue"], ["a red circle at the top left"] * 2)
     assert scores.shape == (2,) and torch.isfinite(scores).all()
@@ -96,7 +96,7 @@ def test_registry_names_every_table4_variant_and_rejects_others(tmp_path):
     assert set(OPEN_ENDED) == {"bmas", "bipartite", "sbert", "modernbert", "llm_judge"}
     cfg = compose_train(["reward.open_ended=rouge"], run_dir=tmp_path)
     with pytest.raises(ValueError, match="reward.open_ended='rouge'"):
-        build_open_ended(cfg.reward, table=lambda: None, tokenize=lambda t: [])
+        settings_of(cfg)  # refused when the settings are read, before any scorer is built
 
 
 def test_bmas_scorer_refuses_a_partitioned_embedding_table():

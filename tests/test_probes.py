@@ -12,7 +12,7 @@ from PIL import Image
 
 from mixed_r1.data import DataError, load_samples
 from mixed_r1.errors import ConfigError
-from tests.conftest import SHORT, compose_train
+from tests.conftest import SHORT, _build_adapter, compose_train, settings_of
 
 GOOD = {"id": "ok", "image": "img.png", "problem": "Is it red?", "answer": "yes", "type": "yes_no",
         "image_size": [40, 30]}
@@ -105,12 +105,8 @@ def test_a_value_that_cannot_run_is_refused_before_anything_loads(tmp_path, over
 
 
 def test_a_model_path_that_cannot_load_is_named(tmp_path, monkeypatch):
-    from mixed_r1.data.synthetic import corpus
-    from mixed_r1.models import build_adapter
-
     def adapter_for(path):
-        cfg = compose_train([f"model.path={path}"], run_dir=tmp_path / "run")
-        return build_adapter(cfg.model, cfg.prompt, "cpu", tiny_corpus=corpus)
+        return _build_adapter(compose_train([f"model.path={path}"], run_dir=tmp_path / "run"))
 
     with pytest.raises(ConfigError, match=r"model.path=/no/such/folder does not exist"):
         adapter_for("/no/such/folder")  # under a tiny model: a typo, not a fresh random model there
@@ -140,12 +136,14 @@ def test_a_too_long_prompt_is_reported_and_skipped_or_refused(tmp_path, adapter,
 
     caplog.set_level(logging.WARNING, logger="mixed_r1")
     long = dataclasses.replace(samples[1], id="huge", problem="word " * 2000)
-    data = compose_train(["data.max_prompt_tokens=500"]).data
+    data = settings_of(compose_train(["data.max_prompt_tokens=500"], run_dir=tmp_path)).run.data
     kept = drop_long_prompts([samples[0], long, samples[2]], adapter, data, max_new_tokens=40)
     assert [s.id for s in kept] == [samples[0].id, samples[2].id]
     assert "1 of 3 samples have prompts longer than 500 tokens" in caplog.text and "huge" in caplog.text
-    refuse = compose_train(["data.max_prompt_tokens=500", "data.long_prompts=error"]).data
+    refuse = settings_of(compose_train(["data.max_prompt_tokens=500", "data.long_prompts=error"],
+                                       run_dir=tmp_path)).run.data
     with pytest.raises(DataError, match="huge"):
         drop_long_prompts([samples[0], long], adapter, refuse, max_new_tokens=40)
-    default = compose_train([]).data  # null: the model's context (1024 for the tiny one) minus the completion
+    # null: the model's context (1024 for the tiny one) minus the completion
+    default = settings_of(compose_train([], run_dir=tmp_path)).run.data
     assert [s.id for s in drop_long_prompts([samples[0], long], adapter, default, 40)] == [samples[0].id]

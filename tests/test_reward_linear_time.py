@@ -11,7 +11,12 @@ import pytest
 import torch
 
 from mixed_r1.data import Sample
-from mixed_r1.rewards import MixedReward, chart_reward, extract_answer, format_reward, iou_reward, matching_reward
+from mixed_r1.rewards.chart import chart_reward
+from mixed_r1.rewards.extract import extract_answer
+from mixed_r1.rewards.format import format_reward
+from mixed_r1.rewards.iou import iou_reward
+from mixed_r1.rewards.matching import matching_reward
+from mixed_r1.rewards.mixed import MixedReward
 from tests.linear_time import BOUND, SCALE, growth
 
 N_TAGS, N_CHARS = 12_500, 128 * 1024  # the large inputs are 8x these: 100,000 tags, 1 MiB

@@ -7,9 +7,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mixed_r1.data import Sample
-from mixed_r1.rewards import MixedReward, chart_reward, extract_answer, format_reward, iou_reward, matching_reward
-from mixed_r1.rewards.chart import parse_number
-from mixed_r1.rewards.matching import normalise, strip_answer_prefix
+from mixed_r1.rewards.chart import chart_reward, parse_number
+from mixed_r1.rewards.extract import extract_answer
+from mixed_r1.rewards.format import format_reward
+from mixed_r1.rewards.iou import iou_reward
+from mixed_r1.rewards.matching import matching_reward, normalise, strip_answer_prefix
+from mixed_r1.rewards.mixed import MixedReward
 from mixed_r1.rewards.open_ended import BMASScorer
 from mixed_r1.rewards.open_ended.judge import parse_judge_score
 

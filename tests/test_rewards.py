@@ -6,21 +6,16 @@ import pytest
 import torch
 
 from mixed_r1.data import Sample
+from mixed_r1.data.sample_types import REGISTRY, RewardContext
 from mixed_r1.data.schema import SAMPLE_TYPES
 from mixed_r1.errors import ConfigError
-from mixed_r1.rewards import (
-    ACCURACY_BY_TYPE,
-    MixedReward,
-    RewardContext,
-    bmas,
-    chart_reward,
-    extract_answer,
-    format_reward,
-    iou_reward,
-    matching_reward,
-)
-from mixed_r1.rewards.matching import strip_answer_prefix
-from mixed_r1.rewards.mixed import OPEN_ENDED_TYPE
+from mixed_r1.rewards.bmas import bmas
+from mixed_r1.rewards.chart import chart_reward
+from mixed_r1.rewards.extract import extract_answer
+from mixed_r1.rewards.format import format_reward
+from mixed_r1.rewards.iou import iou_reward
+from mixed_r1.rewards.matching import matching_reward, strip_answer_prefix
+from mixed_r1.rewards.mixed import OPEN_ENDED_TYPE, MixedReward
 
 
 @pytest.mark.parametrize("text,expected", [
@@ -266,12 +261,13 @@ def test_chart_rejects_bad_settings_but_not_bad_replies():
 
 # ------------------------------------------------------------------ the mixed reward's registry of callables
 def test_registry_maps_every_closed_form_type_to_one_signature():
-    assert set(ACCURACY_BY_TYPE) | {OPEN_ENDED_TYPE} == set(SAMPLE_TYPES)
+    closed_form = {name: kind.accuracy for name, kind in REGISTRY.items() if kind.accuracy is not None}
+    assert set(closed_form) | {OPEN_ENDED_TYPE} == set(SAMPLE_TYPES)
     ctx = RewardContext()
     for kind, answer, options, reply in [("yes_no", "yes", None, "yes"), ("multiple_choice", "B", ["x", "y"], "B"),
                                          ("chart", "7", None, "7"), ("grounding", [0.0, 0.0, 4.0, 4.0], None,
                                                                      "[0, 0, 4, 4]")]:
-        assert ACCURACY_BY_TYPE[kind](f"<answer>{reply}</answer>", _sample(kind, answer, options), ctx) == 1.0
+        assert closed_form[kind](f"<answer>{reply}</answer>", _sample(kind, answer, options), ctx) == 1.0
 
 
 def test_a_new_type_is_one_registry_entry(monkeypatch):
@@ -281,7 +277,7 @@ def test_a_new_type_is_one_registry_entry(monkeypatch):
         seen.append((sample.id, ctx.chart_tolerance))
         return 1.0 if text.isupper() else 0.0
 
-    monkeypatch.setitem(ACCURACY_BY_TYPE, "chart", shouting)
+    monkeypatch.setitem(REGISTRY, "chart", dataclasses.replace(REGISTRY["chart"], accuracy=shouting))
     reward = MixedReward(open_ended=lambda r, t: torch.zeros(len(r)), box_to_model_frame=lambda b, s: b,
                          chart_tolerance=0.5)
     out = reward([_sample("chart", "7")] * 2, ["LOUD", "quiet"])

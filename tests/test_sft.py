@@ -7,6 +7,7 @@ import torch
 
 from mixed_r1.engine import TorchEngine
 from mixed_r1.engine.microbatch import plan_micro_batches
+from mixed_r1.models import passes
 from mixed_r1.recipe import answer_target
 from mixed_r1.sft import sft_loss, sft_step
 
@@ -39,8 +40,8 @@ def test_sft_micro_batches_give_the_whole_batch_loss_and_gradient(adapter, sampl
         assert torch.allclose(split_grads[name], grad, rtol=1e-4, atol=1e-6), name
     # the loss is the token mean over the whole batch, computed directly
     with torch.no_grad():
-        tokens = adapter.encode_targets(targets)
-        direct = sft_loss(adapter.completion_logprobs(policy.train(), adapter.prompt_batch(batch), tokens), tokens.mask)
+        tokens = passes.encode_targets(adapter, targets)
+        direct = sft_loss(passes.completion_logprobs(adapter, policy.train(), adapter.prompt_batch(batch), tokens), tokens.mask)
     assert whole["loss"] == pytest.approx(float(direct), rel=1e-5)
 
 

@@ -9,7 +9,7 @@ import torch
 from mixed_r1.engine import TorchEngine
 from mixed_r1.engine.microbatch import pack_by_length, padded_tokens
 from mixed_r1.grpo.step import grpo_update
-from mixed_r1.models import Completions
+from mixed_r1.models import Completions, passes
 from mixed_r1.models.shared_prompt import SharedPromptLayout
 
 G = 3
@@ -33,8 +33,8 @@ def _ragged_batch(adapter, samples, wide_sample):
 
 def _pass(adapter, model, batch, completions, groups):
     model.zero_grad()
-    logprobs, entropy = adapter.completion_logprobs(model, batch, completions, temperature=0.7,
-                                                    return_entropy=True, groups=groups)
+    logprobs, entropy = passes.completion_logprobs(adapter, model, batch, completions, temperature=0.7,
+                                                   return_entropy=True, groups=groups)
     ((logprobs * completions.mask).sum() + (logprobs.exp() * completions.mask).sum()).backward()
     grads = {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
     return logprobs.detach(), entropy, grads
@@ -105,9 +105,9 @@ def test_vision_tower_runs_once_per_group(family_adapter, samples, wide_sample):
     tower.register_forward_pre_hook(count, with_kwargs=True)
     batch, completions, groups = _ragged_batch(family_adapter, samples, wide_sample)
     with torch.no_grad():
-        family_adapter.completion_logprobs(model, batch, completions)
+        passes.completion_logprobs(family_adapter, model, batch, completions)
         unshared, seen[:] = sum(seen), []
-        family_adapter.completion_logprobs(model, batch, completions, groups=groups)
+        passes.completion_logprobs(family_adapter, model, batch, completions, groups=groups)
     assert unshared == batch.pixel_values.shape[0] and sum(seen) * G == unshared
 
 
@@ -117,11 +117,11 @@ def test_generation_after_install_is_unchanged(adapter, samples):
     from transformers import AutoModelForImageTextToText
 
     model = adapter.load_model(trainable=False)
-    plain = AutoModelForImageTextToText.from_pretrained(adapter.cfg.path, attn_implementation="sdpa").eval()
+    plain = AutoModelForImageTextToText.from_pretrained(adapter.settings.path, attn_implementation="sdpa").eval()
     assert model.config.text_config._attn_implementation != plain.config.text_config._attn_implementation
     batch = adapter.prompt_batch(samples[:2])
-    a = adapter.generate(model, batch, temperature=0, max_new_tokens=6)
-    b = adapter.generate(plain, batch, temperature=0, max_new_tokens=6)
+    a = passes.generate(adapter, model, batch, temperature=0, max_new_tokens=6)
+    b = passes.generate(adapter, plain, batch, temperature=0, max_new_tokens=6)
     assert torch.equal(a.ids, b.ids)
 
 
@@ -186,10 +186,10 @@ def test_generation_prefills_each_prompt_once_with_the_same_samples(family_adapt
         with_kwargs=True)
     prompts = family_adapter.prompt_batch([samples[0], wide_sample])
     torch.manual_seed(11)
-    unshared = family_adapter.generate(model, prompts.repeat(G), temperature=1.0, max_new_tokens=10)
+    unshared = passes.generate(family_adapter, model, prompts.repeat(G), temperature=1.0, max_new_tokens=10)
     patches, encoded[:] = sum(encoded), []
     torch.manual_seed(11)
-    shared = family_adapter.generate(model, prompts, temperature=1.0, max_new_tokens=10, group_size=G)
+    shared = passes.generate(family_adapter, model, prompts, temperature=1.0, max_new_tokens=10, group_size=G)
     assert torch.equal(shared.ids, unshared.ids) and torch.equal(shared.mask, unshared.mask)
     assert len({tuple(row) for row in shared.ids.tolist()}) == 2 * G  # really sampled: every row differs
     assert sum(encoded) * G == patches == prompts.repeat(G).pixel_values.shape[0]

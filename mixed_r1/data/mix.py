@@ -23,9 +23,10 @@ import random
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from mixed_r1.data.schema import SAMPLE_TYPES, Sample, load_samples, write_samples
+from mixed_r1.data.sample_types import REGISTRY
+from mixed_r1.data.schema import Sample, load_samples, write_samples
+from mixed_r1.data.settings import MixSettings
 from mixed_r1.data.validate import count_by
 from mixed_r1.errors import ConfigError, DataError
 
@@ -37,17 +38,16 @@ class MixPart:
     count: int  # after scaling
 
 
-def mix_parts(mix: Any) -> list[MixPart]:
-    """The parts of a ``data.mix`` node, counts times ``scale`` (Table 3's 0.5 / 2) and ``size_factor``
+def mix_parts(mix: MixSettings) -> list[MixPart]:
+    """The parts of ``data.mix``, counts times ``scale`` (Table 3's 0.5 / 2) and ``size_factor``
     (every mix shrunk alike: the tiny preset), rounded; bad types or counts are config errors."""
-    scale = float(mix.get("scale", 1.0)) * float(mix.get("size_factor", 1.0))
+    scale = mix.scale * mix.size_factor
     if scale <= 0:
-        raise ConfigError(f"data.mix.scale={mix.get('scale')} and data.mix.size_factor={mix.get('size_factor')} "
-                          f"must be > 0")
+        raise ConfigError(f"data.mix.scale={mix.scale} and data.mix.size_factor={mix.size_factor} must be > 0")
     parts = []
     for sample_type, files in (mix.parts or {}).items():
-        if sample_type not in SAMPLE_TYPES:
-            raise ConfigError(f"data.mix.parts.{sample_type}: not a sample type; expected one of {', '.join(SAMPLE_TYPES)}")
+        if sample_type not in REGISTRY:
+            raise ConfigError(f"data.mix.parts.{sample_type}: not a sample type; expected one of {', '.join(REGISTRY)}")
         for name, count in (files or {}).items():
             if not isinstance(count, int) or isinstance(count, bool) or count < 0:
                 raise ConfigError(f"data.mix.parts.{sample_type}.{name}={count!r} must be a count >= 0")
@@ -89,12 +89,12 @@ def mix_counts(samples: list[Sample]) -> dict[str, dict[str, int]]:
     return {"total": {"samples": len(samples)}, "type": count_by(samples, "type"), "source": count_by(samples, "source")}
 
 
-def build_mix(mix: Any, output: str | Path) -> Path:
+def build_mix(mix: MixSettings, output: str | Path) -> Path:
     """Draw the mix ``mix`` configures into ``output`` (JSONL, absolute image paths) and its manifest
     ``<output>.mix.json``; an existing output drawn from the same config is reused as it is."""
     output = Path(output)
     parts = mix_parts(mix)
-    seed = int(mix.seed)
+    seed = mix.seed
     asked = {"root": str(Path(mix.root).resolve()), "seed": seed,
              "parts": [[p.type, p.name, p.count] for p in parts]}
     manifest = output.with_name(output.name + ".mix.json")

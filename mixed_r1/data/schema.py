@@ -14,6 +14,8 @@ A sample is one JSON object per line of a JSONL file:
   ``options[0]``); ``answer`` is then the letter.
 - ``image_size`` is ``[width, height]`` of the original image.
 - ``meta`` is free-form, source-specific information; rewards never read it.
+- ``type`` is one of the types registered in :mod:`mixed_r1.data.sample_types`, whose answer check
+  validates ``answer`` (and ``options``) here.
 
 Bad ground truth is a data error raised at load time with the file, line and sample id,
 never a crash in the middle of training.
@@ -21,7 +23,6 @@ never a crash in the middle of training.
 from __future__ import annotations
 
 import json
-import math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -29,9 +30,12 @@ from typing import Any, Callable, Iterable, Iterator
 
 from PIL import Image
 
+from mixed_r1.data.sample_types import REGISTRY
 from mixed_r1.errors import DataError
 
-SAMPLE_TYPES: tuple[str, ...] = ("yes_no", "multiple_choice", "chart", "grounding", "open_ended")
+# the registered types (mixed_r1.data.sample_types.REGISTRY, where a type is added), in registry order;
+# validation reads the registry itself
+SAMPLE_TYPES: tuple[str, ...] = tuple(REGISTRY)
 
 
 @dataclass(frozen=True)
@@ -61,25 +65,6 @@ MAX_REPORTED = 50  # problems listed in one DataError (the rest are counted)
 ImageCheck = Callable[[int, int], "str | None"]
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _check_box(value: Any, size: tuple[int, int]) -> list[float]:
-    if not isinstance(value, (list, tuple)) or len(value) != 4 or not all(_is_number(v) for v in value):
-        raise ValueError(f"field 'answer': a grounding answer must be a list of 4 numbers [x1, y1, x2, y2], "
-                         f"got {value!r}")
-    box = [float(v) for v in value]
-    if not all(math.isfinite(v) for v in box):
-        raise ValueError("field 'answer': a grounding box must hold finite numbers")
-    if box[2] <= box[0] or box[3] <= box[1]:
-        raise ValueError(f"field 'answer': a grounding box needs x2 > x1 and y2 > y1, got {box}")
-    width, height = size
-    if box[0] < 0 or box[1] < 0 or box[2] > width or box[3] > height:
-        raise ValueError(f"field 'answer': the box {box} lies outside the {width}x{height} image")
-    return box
-
-
 def _text(record: dict[str, Any], key: str) -> str:
     value = record.get(key)
     if not isinstance(value, str) or not value.strip():
@@ -99,8 +84,9 @@ def sample_from_json(record: Any, root: Path) -> Sample:
                                                                         and not isinstance(sample_id, bool)):
         raise ValueError(f"field 'id' must be a non-empty string or an integer, got {sample_id!r}")
     sample_type = record["type"]
-    if sample_type not in SAMPLE_TYPES:
-        raise ValueError(f"field 'type' is {sample_type!r}; expected one of {', '.join(SAMPLE_TYPES)}")
+    kind = REGISTRY.get(sample_type) if isinstance(sample_type, str) else None
+    if kind is None:
+        raise ValueError(f"field 'type' is {sample_type!r}; expected one of {', '.join(REGISTRY)}")
     image_text = _text(record, "image")
     problem = _text(record, "problem")
     source = _text(record, "source") if record.get("source") is not None else "unknown"
@@ -116,22 +102,7 @@ def sample_from_json(record: Any, root: Path) -> Sample:
         raise ValueError(f"field 'options' must be a list of strings, got {options!r}")
     if options is not None and len(options) > MAX_OPTIONS:
         raise ValueError(f"field 'options' has {len(options)} options; at most {MAX_OPTIONS} (letters A-Z)")
-    answer = record["answer"]
-    if sample_type == "grounding":
-        answer = _check_box(answer, (size[0], size[1]))
-    else:
-        if not (isinstance(answer, str) or _is_number(answer)):
-            raise ValueError(f"field 'answer' must be a string for type {sample_type}, got {answer!r}")
-        answer = str(answer).strip()
-        if not answer:
-            raise ValueError("field 'answer' is empty")
-    if sample_type == "multiple_choice":
-        if options is None or len(options) < 2:
-            raise ValueError("a multiple_choice sample needs 'options': a list of at least 2 strings")
-        letters = [chr(ord("A") + i) for i in range(len(options))]
-        if answer.upper() not in letters:
-            raise ValueError(f"field 'answer' is {answer!r}; expected one of the option letters {letters}")
-        answer = answer.upper()
+    answer = kind.check_answer(sample_type, record["answer"], options, (size[0], size[1]))
     image = Path(image_text)
     if not image.is_absolute():
         image = root / image

@@ -5,13 +5,15 @@ import math
 from typing import Any
 
 from mixed_r1.engine.distributed import rank_share
+from mixed_r1.engine.settings import DeepSpeedSettings, TrainerSettings
 
 _ZERO_KEYS = ("overlap_comm", "contiguous_gradients", "reduce_bucket_size", "allgather_bucket_size",
               "stage3_prefetch_bucket_size", "stage3_param_persistence_threshold", "stage3_max_live_parameters",
               "stage3_max_reuse_distance")
 
 
-def deepspeed_config(ds: Any, trainer: Any, sequences: int, prompts: int, dtype: str, world: int) -> dict[str, Any]:
+def deepspeed_config(ds: DeepSpeedSettings, trainer: TrainerSettings, sequences: int, prompts: int, dtype: str,
+                     world: int) -> dict[str, Any]:
     """The training engine's DeepSpeed config for ZeRO stage ``ds.stage``.
 
     ``sequences`` per update (``prompts`` prompts x G samples for GRPO) are split evenly over the
@@ -25,10 +27,10 @@ def deepspeed_config(ds: Any, trainer: Any, sequences: int, prompts: int, dtype:
     micro = min(trainer.micro_batch_size or sequences, sequences)
     accumulation = math.ceil(sequences / micro)
     zero: dict[str, Any] = {"stage": ds.stage}
-    zero.update({k: ds[k] for k in _ZERO_KEYS if k in ds})
-    if ds.get("offload_optimizer"):
+    zero.update({k: getattr(ds, k) for k in _ZERO_KEYS if getattr(ds, k) is not None})
+    if ds.offload_optimizer:
         zero["offload_optimizer"] = {"device": "cpu", "pin_memory": True}
-    if ds.get("offload_param"):
+    if ds.offload_param:
         zero["offload_param"] = {"device": "cpu", "pin_memory": True}
     if ds.stage == 3:  # the HF export of a checkpoint needs the full 16-bit weights
         zero["stage3_gather_16bit_weights_on_model_save"] = True

@@ -19,21 +19,22 @@ from typing import Any
 from mixed_r1.errors import ConfigError, DataError
 from mixed_r1.eval.benchmarks import benchmark
 from mixed_r1.eval.benchmarks.base import answer_text
-from mixed_r1.models import ADAPTERS
+from mixed_r1.eval.settings import EvalConfig
+from mixed_r1.models import adapter_class
+from mixed_r1.settings import RunSettings
 
 log = logging.getLogger("mixed_r1")
 
 PINNED_VERSION = "0.3.5"  # requirements-eval.txt; mid-2025, the lmms-eval generation the paper used
 
 
-def lmms_command(cfg: Any, settings: Any) -> list[str]:
-    """The lmms-eval command line for ``settings.benchmarks`` on ``cfg.model`` (greedy, our token budget —
+def lmms_command(run: RunSettings, settings: EvalConfig) -> list[str]:
+    """The lmms-eval command line for ``settings.benchmarks`` on ``run.model`` (greedy, our token budget —
     its per-task caps of 16-128 tokens would cut a reasoning reply — and the thinking instruction appended
     to each task's prompt when ``eval.thinking``)."""
-    adapter_class = ADAPTERS[cfg.model.adapter]
-    model, model_args = adapter_class.lmms_eval_model(cfg.model)
+    model, model_args = adapter_class(run.model.adapter).lmms_eval_model(run.model)
     if settings.thinking:
-        instruction = cfg.prompt.template.format(problem="", hint="").strip()
+        instruction = run.prompt.template.format(problem="", hint="").strip()
         model_args["reasoning_prompt"] = "\\n" + instruction
     args = ",".join(f"{k}={v}" for k, v in model_args.items())
     gen = f"max_new_tokens={settings.max_new_tokens},temperature={settings.temperature},do_sample=False"
@@ -74,7 +75,7 @@ def rescore(name: str, samples: list[dict[str, Any]]) -> dict[str, Any]:
     return {"score": aggregate["score"], "items": len(samples), "unparseable": unparseable, "extractor": "rules"}
 
 
-def collect(settings: Any, output_path: Path, version: str) -> dict[str, Any]:
+def collect(settings: EvalConfig, output_path: Path, version: str) -> dict[str, Any]:
     """Both scores per benchmark from an lmms-eval output folder."""
     metrics = read_metrics(output_path)
     benchmarks = {}
@@ -86,7 +87,7 @@ def collect(settings: Any, output_path: Path, version: str) -> dict[str, Any]:
             "method": settings.method, "benchmarks": benchmarks}
 
 
-def run_lmms_eval(cfg: Any, settings: Any) -> dict[str, Any]:
+def run_lmms_eval(run: RunSettings, settings: EvalConfig) -> dict[str, Any]:
     """Run lmms-eval in a child process, then write ``results.json`` with its scores and ours."""
     try:
         version = metadata.version("lmms-eval")
@@ -95,7 +96,7 @@ def run_lmms_eval(cfg: Any, settings: Any) -> dict[str, Any]:
     if version != PINNED_VERSION:
         log.warning("lmms-eval %s installed; scores were checked against %s (prompts and parsers change between "
                     "versions)", version, PINNED_VERSION)
-    command = lmms_command(cfg, settings)
+    command = lmms_command(run, settings)
     log.info("running: %s", " ".join(command))
     subprocess.run(command, check=True)
     summary = collect(settings, Path(settings.output_dir) / "lmms_eval", version)

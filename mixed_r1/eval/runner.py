@@ -12,68 +12,28 @@ import io
 import json
 import logging
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
 import torch
+from omegaconf import DictConfig
 from PIL import Image
 
-from mixed_r1.components import start_inference_processes, tiny_corpus
+from mixed_r1.components import build_model_adapter, start_inference_processes
 from mixed_r1.engine import resolve_device
-from mixed_r1.engine.distributed import barrier, is_main, main_first, world_size
-from mixed_r1.errors import ConfigError, DataError
+from mixed_r1.engine.distributed import barrier, is_main, world_size
+from mixed_r1.errors import DataError
 from mixed_r1.eval.benchmarks import NAMES, Benchmark, EvalItem, Judgement, answer_text, benchmark
-from mixed_r1.eval.extractor import EXTRACTORS, Extractor, build_extractor
-from mixed_r1.models import ModelAdapter, build_adapter
+from mixed_r1.eval.extractor import Extractor, build_extractor
+from mixed_r1.eval.settings import EvalConfig
+from mixed_r1.models import ModelAdapter, passes
 from mixed_r1.progress import progress_bar
+from mixed_r1.settings import RunSettings, resolved, run_settings
 from mixed_r1.shards import append_records, plan_chunks, rank_file, read_shards
+from mixed_r1.typed import settings_from
 
 log = logging.getLogger("mixed_r1")
-
-BACKENDS = ("native", "lmms_eval")
-
-
-@dataclass(frozen=True)
-class EvalConfig:
-    """The ``eval`` config node, validated once."""
-
-    benchmarks: tuple[str, ...]
-    thinking: bool  # the paper's <think>/<answer> prompt; false: each benchmark's own direct-answer prompt
-    data_root: str
-    temperature: float  # 0: greedy (the default)
-    max_new_tokens: int
-    batch_size: int  # items per generate call: the unit of sharding, writing and resuming
-    limit: int | None  # the first N items of each benchmark only (smoke runs)
-    extractor: str  # how MathVista answers are extracted: rules | local (a local LLM at extractor_path)
-    extractor_path: str | None
-    backend: str
-    method: str  # the Method column of the Markdown row
-    output_dir: str
-
-    def __post_init__(self) -> None:
-        unknown = [b for b in self.benchmarks if b not in NAMES]
-        checks = [
-            (not unknown and len(self.benchmarks) > 0, "benchmarks", f"must name some of {', '.join(NAMES)}"),
-            (self.temperature >= 0, "temperature", "must be >= 0 (0: greedy)"),
-            (self.max_new_tokens > 0, "max_new_tokens", "must be > 0"),
-            (self.batch_size >= 1, "batch_size", "must be >= 1"),
-            (self.limit is None or self.limit >= 1, "limit", "must be >= 1 or null"),
-            (self.extractor in EXTRACTORS, "extractor", f"must be one of {', '.join(EXTRACTORS)}"),
-            (self.extractor != "local" or bool(self.extractor_path), "extractor_path",
-             "must name a local causal LM when eval.extractor=local"),
-            (self.backend in BACKENDS, "backend", f"must be one of {', '.join(BACKENDS)}"),
-        ]
-        for ok, key, why in checks:
-            if not ok:
-                raise ConfigError(f"eval.{key}={getattr(self, key)!r} {why}")
-
-    @classmethod
-    def from_config(cls, node: Any) -> EvalConfig:
-        values = {f.name: node[f.name] for f in fields(cls)}
-        values["benchmarks"] = tuple(values["benchmarks"])
-        return cls(**values)
-
 
 def prompt_for(item: EvalItem, thinking: bool, template: str) -> str:
     """The user text: the paper's thinking template around the question and its hint, or the
@@ -92,7 +52,8 @@ def decode_image(value: Any) -> Image.Image:
         return image.convert("RGB")
 
 
-def generate_predictions(name: str, items: Sequence[EvalItem], adapter: ModelAdapter, model: torch.nn.Module,
+def generate_predictions(name: str, items: Sequence[EvalItem], adapter: ModelAdapter,
+                         model: torch.nn.Module,
                          settings: EvalConfig, template: str, seed: int, shard_dir: Path) -> None:
     """This rank's share of the unfinished chunks of one benchmark, appended to its shard file."""
     chunks = [list(items[i:i + settings.batch_size]) for i in range(0, len(items), settings.batch_size)]
@@ -104,7 +65,7 @@ def generate_predictions(name: str, items: Sequence[EvalItem], adapter: ModelAda
             torch.manual_seed(seed * 1_000_003 + k)  # only matters when sampling (temperature > 0)
             prompts = [prompt_for(it, settings.thinking, template) for it in chunk]
             batch = adapter.chat_batch(prompts, [[decode_image(v) for v in it.images] for it in chunk])
-            completions = adapter.generate(model, batch, settings.temperature, settings.max_new_tokens)
+            completions = passes.generate(adapter, model, batch, settings.temperature, settings.max_new_tokens)
             responses = adapter.decode(completions)
             lengths = completions.mask.sum(dim=1).tolist()
             append_records(path, [{"id": it.id, "chunk": k, "prompt": p, "response": r, "completion_tokens": n}
@@ -184,23 +145,33 @@ def load_items(bench: Benchmark, data_root: Path, limit: int | None) -> list[Eva
     return items[:limit] if limit else items
 
 
-def run_eval(cfg: Any) -> dict[str, Any] | None:
-    """Every rank of a launch runs this; rank 0 scores, writes and returns the results (the others: None)."""
-    settings = EvalConfig.from_config(cfg.eval)
+def eval_settings(cfg: DictConfig) -> tuple[RunSettings, EvalConfig]:
+    """``eval.py``'s composed config, read once: the shared groups and ``eval`` (``after_training`` is training's)."""
+    config = resolved(cfg)
+    return run_settings(config), settings_from(EvalConfig, config["eval"], "eval", ignore=("after_training",))
+
+
+def run_eval(cfg: DictConfig) -> dict[str, Any] | None:
+    """``eval.py``: the composed config read once into settings, then :func:`evaluate`."""
+    return evaluate(*eval_settings(cfg))
+
+
+def evaluate(run: RunSettings, settings: EvalConfig) -> dict[str, Any] | None:
+    """Score ``run.model`` on ``settings.benchmarks``. Every rank of a launch runs this; rank 0 scores, writes and
+    returns the results (the others: None)."""
     if settings.backend == "lmms_eval":
         from mixed_r1.eval.lmms import run_lmms_eval
 
-        return run_lmms_eval(cfg, settings)
-    start_inference_processes(cfg)
+        return run_lmms_eval(run, settings)
+    start_inference_processes(run)
     out_dir, data_root = Path(settings.output_dir), Path(settings.data_root)
     benches = {name: benchmark(name) for name in settings.benchmarks}
     items = {name: load_items(bench, data_root, settings.limit) for name, bench in benches.items()}  # fail early
-    device = resolve_device(cfg.device)
-    adapter = main_first(lambda: build_adapter(cfg.model, cfg.prompt, device, seed=cfg.seed,
-                                               tiny_corpus=lambda: tiny_corpus(cfg)))  # a tiny model is built once
+    device = resolve_device(run.device)
+    adapter = build_model_adapter(run, device)  # a tiny model is built once
     model = adapter.load_model(trainable=False).to(device)
     for name in settings.benchmarks:
-        generate_predictions(name, items[name], adapter, model, settings, cfg.prompt.template, cfg.seed,
+        generate_predictions(name, items[name], adapter, model, settings, run.prompt.template, run.seed,
                              out_dir / "shards" / name)
     del model
     barrier()  # every shard complete
@@ -210,7 +181,7 @@ def run_eval(cfg: Any) -> dict[str, Any] | None:
         results = {name: score_benchmark(benches[name], items[name], read_shards(out_dir / "shards" / name),
                                          extractor, out_dir) for name in settings.benchmarks}
         summary = {"method": settings.method, "thinking": settings.thinking, "backend": "native",
-                   "model_path": str(cfg.model.path), "average": average(results),
+                   "model_path": adapter.settings.path, "average": average(results),
                    "benchmarks": {name: r.to_json() for name, r in results.items()}}
         (out_dir / "results.json").write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
         row = table_row(settings.method, settings.thinking, results)

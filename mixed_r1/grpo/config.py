@@ -1,9 +1,8 @@
-"""GRPO's hyper-parameters as one frozen, validated value: built once from the ``algo`` config node,
-so a bad value stops the run at start-up with the key's name, before any model is loaded."""
+"""GRPO's hyper-parameters as one frozen, validated value: the ``algo`` group is read into it once at start-up
+(``recipe.train_settings``), so a bad value stops the run with the key's name, before any model is loaded."""
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
-from typing import Any
+from dataclasses import dataclass
 
 from mixed_r1.engine.microbatch import AGGREGATIONS as LOSS_AGGREGATIONS  # what a loss may average over
 from mixed_r1.errors import ConfigError
@@ -40,11 +39,3 @@ class GRPOConfig:
         for ok, key, why in checks:
             if not ok:
                 raise ConfigError(f"algo.{key}={getattr(self, key)!r} {why}")
-
-    @classmethod
-    def from_config(cls, algo: Any) -> GRPOConfig:
-        """From the ``algo`` node (its ``name`` picks the recipe and is not a hyper-parameter)."""
-        missing = [f.name for f in fields(cls) if f.name not in algo]
-        if missing:
-            raise ConfigError(f"algo={algo.get('name')!r} lacks GRPO settings: {', '.join('algo.' + m for m in missing)}")
-        return cls(**{f.name: algo[f.name] for f in fields(cls)})

@@ -15,7 +15,7 @@ from mixed_r1.engine.distributed import all_reduce_dict, gather_objects
 from mixed_r1.engine.microbatch import MicroBatch, accumulate_gradients, plan_micro_batches
 from mixed_r1.grpo.config import GRPOConfig
 from mixed_r1.grpo.loss import advantages, grpo_loss
-from mixed_r1.models import ModelAdapter
+from mixed_r1.models import ModelAdapter, passes
 from mixed_r1.rewards.mixed import MixedReward, RewardOutput, per_type_means
 from mixed_r1.rollout import Rollout, sample_and_score
 
@@ -79,16 +79,17 @@ def grpo_update(policy: torch.nn.Module, reference: torch.nn.Module, adapter: Mo
     start = time.perf_counter()
     with torch.no_grad():  # fixed for all μ iterations
         policy.eval()
-        ref_logprobs = [adapter.completion_logprobs(reference, p, c, algo.temperature, groups=g) for p, c, g in batches]
-        old_logprobs = ([adapter.completion_logprobs(policy, p, c, algo.temperature, groups=g) for p, c, g in batches]
-                        if algo.num_iterations > 1 else None)
+        ref_logprobs = [passes.completion_logprobs(adapter, reference, p, c, algo.temperature, groups=g)
+                        for p, c, g in batches]
+        old_logprobs = ([passes.completion_logprobs(adapter, policy, p, c, algo.temperature, groups=g)
+                         for p, c, g in batches] if algo.num_iterations > 1 else None)
     reference_s = time.perf_counter() - start
     policy.train()
 
     def micro_batch_loss(k: int, micro: MicroBatch, with_entropy: bool) -> tuple[torch.Tensor, dict[str, float]]:
         prompts, completions, groups = batches[k]
-        logprobs, entropy = adapter.completion_logprobs(policy, prompts, completions, algo.temperature,
-                                                        return_entropy=True, groups=groups)  # [b, Tc] each
+        logprobs, entropy = passes.completion_logprobs(adapter, policy, prompts, completions, algo.temperature,
+                                                       return_entropy=True, groups=groups)  # [b, Tc] each
         old = old_logprobs[k] if old_logprobs is not None else logprobs.detach()  # π_θ_old
         loss, metrics = grpo_loss(logprobs, old, ref_logprobs[k], rollout.advantages[micro.rows],
                                   completions.mask, clip_eps=algo.clip_eps, beta=algo.beta,

@@ -1,20 +1,30 @@
 """Ground floor: model adapters (one per family) and their tiny random-weight twins."""
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Callable, Sequence
 
 import torch
 
 from mixed_r1.errors import ConfigError
-from mixed_r1.models.base import Completions, ModelAdapter, PromptBatch, question_text
+from mixed_r1.models.base import ModelAdapter, question_text
+from mixed_r1.models.batch import Completions, PromptBatch
 from mixed_r1.models.internvl import InternVLAdapter
 from mixed_r1.models.qwen_vl import QwenVLAdapter
-from mixed_r1.models.tiny import TINY_BUILDERS
+from mixed_r1.models.settings import ModelSettings, PromptSettings
 
+# the families, by ``model.adapter``: each adapter class names its settings (``SETTINGS``) and builds its tiny twin
 ADAPTERS: dict[str, type[ModelAdapter]] = {"qwen2_5_vl": QwenVLAdapter, "internvl": InternVLAdapter}
+
+
+def adapter_class(name: str) -> type[ModelAdapter]:
+    """The family ``model.adapter`` names (a clear error for an unknown one)."""
+    if name not in ADAPTERS:
+        raise ConfigError(f"model.adapter={name!r}; expected one of {sorted(ADAPTERS)}")
+    return ADAPTERS[name]
 HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")  # org/name
 
 
@@ -36,28 +46,26 @@ def check_model_path(path: str) -> None:
                               f"set: download it first (hf download {path}) or point model.path at a local folder")
 
 
-def build_adapter(model_cfg: Any, prompt_cfg: Any, device: torch.device,
+def build_adapter(settings: ModelSettings, prompt: PromptSettings, device: torch.device,
                   tiny_corpus: Callable[[], Sequence[str]] | None = None, seed: int = 0) -> ModelAdapter:
-    """The adapter named by ``model.adapter``. A tiny model (``model.tiny`` spec) is built from its spec
+    """The adapter of ``settings.adapter``. A tiny model (``model.tiny`` spec) is built from its spec
     only into ``model.build_dir`` (the run folder's ``base_model``), and only when nothing is there yet:
     a ``model.path`` anywhere else must already hold a checkpoint, so a mistyped path is an error, never
-    a fresh random model."""
-    if model_cfg.adapter not in ADAPTERS:
-        raise ConfigError(f"model.adapter={model_cfg.adapter!r}; expected one of {sorted(ADAPTERS)}")
-    build_dir = model_cfg.get("build_dir")
-    if (model_cfg.get("tiny") and build_dir and Path(model_cfg.path) == Path(build_dir)
+    a fresh random model. The adapter's ``settings.path`` is the folder it loads (a converted copy where the
+    family needs one)."""
+    adapter_cls = adapter_class(settings.adapter)
+    build_dir = settings.build_dir
+    if (settings.tiny and build_dir and Path(settings.path) == Path(build_dir)
             and not (Path(build_dir) / "config.json").is_file()):
         if tiny_corpus is None:
             raise ValueError("building a tiny model needs a tokenizer corpus")
-        spec = {**{k: model_cfg[k] for k in ("min_pixels", "max_pixels", "max_num_tiles") if k in model_cfg},
-                **model_cfg.tiny}
         # the chat frame and instruction are in every prompt: make them whole tokens too
-        texts = [*tiny_corpus(), model_cfg.system_prompt, prompt_cfg.template, *dict(prompt_cfg.hints).values()]
-        TINY_BUILDERS[model_cfg.adapter](build_dir, texts, spec, seed)
-    check_model_path(str(model_cfg.path))
-    adapter_cls = ADAPTERS[model_cfg.adapter]
-    model_cfg.path = adapter_cls.prepare_checkpoint(str(model_cfg.path))  # e.g. InternVL's remote-code layout
-    return adapter_cls(model_cfg, prompt_cfg, device)
+        texts = [*tiny_corpus(), settings.system_prompt, prompt.template, *prompt.hints.values()]
+        adapter_cls.build_tiny(settings, Path(build_dir), texts, seed)
+    check_model_path(settings.path)
+    loaded = dataclasses.replace(settings, path=adapter_cls.prepare_checkpoint(settings.path))  # e.g. InternVL's hub layout
+    return adapter_cls(loaded, prompt, device)
 
 
-__all__ = ["ADAPTERS", "Completions", "ModelAdapter", "PromptBatch", "build_adapter", "question_text"]
+__all__ = ["ADAPTERS", "Completions", "ModelAdapter", "ModelSettings", "PromptBatch", "PromptSettings", "adapter_class",
+           "build_adapter", "question_text"]

@@ -44,11 +44,14 @@ import re
 import secrets
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from mixed_r1.errors import ConfigError
+
+if TYPE_CHECKING:
+    from transformers import PretrainedConfig
 
 log = logging.getLogger("mixed_r1")
 
@@ -318,7 +321,7 @@ def native_key(key: str) -> str | None:
     return None
 
 
-def convert_state_dict(remote: dict[str, torch.Tensor], config: Any, source: Path) -> dict[str, torch.Tensor]:
+def convert_state_dict(remote: dict[str, torch.Tensor], config: PretrainedConfig, source: Path) -> dict[str, torch.Tensor]:
     """Renamed weights with each fused vision ``qkv`` split into q/k/v, checked key by key and shape by
     shape against the native model (a head tied to the embeddings is left out, as ``save_pretrained`` does)."""
     native: dict[str, torch.Tensor] = {}
@@ -339,7 +342,7 @@ def convert_state_dict(remote: dict[str, torch.Tensor], config: Any, source: Pat
     return native
 
 
-def _settle_tying(state_dict: dict[str, torch.Tensor], config: Any, source: Path) -> None:
+def _settle_tying(state_dict: dict[str, torch.Tensor], config: PretrainedConfig, source: Path) -> None:
     """A tied config stores no head: drop a stored copy equal to the embeddings, but keep (and untie) one
     that differs, since those are the weights the checkpoint was trained with."""
     head = state_dict.get("lm_head.weight")
@@ -352,7 +355,7 @@ def _settle_tying(state_dict: dict[str, torch.Tensor], config: Any, source: Path
     config.tie_word_embeddings = config.text_config.tie_word_embeddings = False
 
 
-def _meta_model(config: Any) -> torch.nn.Module:
+def _meta_model(config: PretrainedConfig) -> torch.nn.Module:
     """The native model without memory for its weights (they are assigned from the checkpoint)."""
     from transformers import InternVLForConditionalGeneration
 
@@ -360,7 +363,7 @@ def _meta_model(config: Any) -> torch.nn.Module:
         return InternVLForConditionalGeneration(config)
 
 
-def _native_model(state_dict: dict[str, torch.Tensor], config: Any) -> torch.nn.Module:
+def _native_model(state_dict: dict[str, torch.Tensor], config: PretrainedConfig) -> torch.nn.Module:
     """The native model holding the converted tensors themselves (no copy; a tied head re-tied)."""
     model = _meta_model(config)
     model.load_state_dict(state_dict, strict=False, assign=True)  # strict: _check_against_model did it
@@ -370,7 +373,7 @@ def _native_model(state_dict: dict[str, torch.Tensor], config: Any) -> torch.nn.
     return model
 
 
-def _check_against_model(state_dict: dict[str, torch.Tensor], config: Any, source: Path) -> None:
+def _check_against_model(state_dict: dict[str, torch.Tensor], config: PretrainedConfig, source: Path) -> None:
     """Every key and shape of the native model present, nothing else."""
     expected = {k: tuple(v.shape) for k, v in _meta_model(config).state_dict().items()}
     if config.tie_word_embeddings:

@@ -1,14 +1,32 @@
-"""Qwen2.5-VL adapter: smart-resize image budget, pixel box frame, 3-D rotary inputs."""
+"""Qwen2.5-VL: its settings (smart-resize image budget), adapter (pixel box frame, 3-D rotary inputs) and tiny twin."""
 from __future__ import annotations
 
-from typing import Any, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, Sequence
 
 import torch
 from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import smart_resize
 
 from mixed_r1.errors import ConfigError
-from mixed_r1.models.base import Completions, ModelAdapter, PromptBatch
+from mixed_r1.models.base import ModelAdapter
+from mixed_r1.models.batch import Completions, PromptBatch
+from mixed_r1.models.settings import ModelSettings, PromptSettings
 from mixed_r1.models.shared_prompt import SharedPromptLayout
+from mixed_r1.models.tiny import QWEN_CHAT_TEMPLATE, QWEN_SPECIAL_TOKENS, instantiate_random, train_bpe_tokenizer
+
+
+@dataclass(frozen=True, kw_only=True)
+class QwenVLSettings(ModelSettings):
+    """Qwen2.5-VL's image budget: the processor resizes every image to within these pixel counts."""
+
+    min_pixels: int
+    max_pixels: int
+
+    def __post_init__(self) -> None:
+        if not 0 < self.min_pixels <= self.max_pixels:
+            raise ConfigError(f"model.min_pixels={self.min_pixels} and model.max_pixels={self.max_pixels}: "
+                              f"need 0 < min_pixels <= max_pixels")
 
 
 class QwenVLAdapter(ModelAdapter):
@@ -23,22 +41,32 @@ class QwenVLAdapter(ModelAdapter):
     MODEL_TYPE = "qwen2_5_vl"
     IMAGE_TOKEN = "<|image_pad|>"
     SUPPRESSED_TOKENS = ("<|image_pad|>", "<|video_pad|>", "<|vision_start|>", "<|vision_end|>")
+    SETTINGS = QwenVLSettings
+    settings: QwenVLSettings
 
-    def __init__(self, cfg: Any, prompt: Any, device: torch.device) -> None:
-        super().__init__(cfg, prompt, device)
-        self.image_processor.size = {"shortest_edge": cfg.min_pixels, "longest_edge": cfg.max_pixels}
+    def __init__(self, settings: ModelSettings, prompt: PromptSettings, device: torch.device) -> None:
+        assert isinstance(settings, QwenVLSettings), "settings are read into the family's SETTINGS class"
+        super().__init__(settings, prompt, device)
+        self.image_processor.size = {"shortest_edge": self.settings.min_pixels, "longest_edge": self.settings.max_pixels}
         self.merge_size = self.image_processor.merge_size
         self.patch_factor = self.image_processor.patch_size * self.merge_size  # 28
         self.image_token_id = self.tokenizer.convert_tokens_to_ids(self.IMAGE_TOKEN)
 
     @classmethod
-    def lmms_eval_model(cls, model_cfg: Any) -> tuple[str, dict[str, Any]]:
+    def build_tiny(cls, settings: ModelSettings, out_dir: Path, texts: Sequence[str], seed: int) -> None:
+        assert isinstance(settings, QwenVLSettings) and settings.tiny is not None
+        spec = {"min_pixels": settings.min_pixels, "max_pixels": settings.max_pixels, **settings.tiny}
+        build_tiny_qwen2_5_vl(out_dir, texts, spec, seed)
+
+    @classmethod
+    def lmms_eval_model(cls, settings: ModelSettings) -> tuple[str, dict[str, Any]]:
         """lmms-eval's ``qwen2_5_vl`` class (``Qwen2_5_VLForConditionalGeneration`` + ``AutoProcessor`` from the
         folder: our checkpoints carry the processor config, tokenizer and chat template), same image budget."""
-        if "," in model_cfg.system_prompt:
+        assert isinstance(settings, QwenVLSettings)
+        if "," in settings.system_prompt:
             raise ConfigError("model.system_prompt holds a comma, which lmms-eval's --model_args cannot carry")
-        return "qwen2_5_vl", {"pretrained": model_cfg.path, "min_pixels": model_cfg.min_pixels,
-                              "max_pixels": model_cfg.max_pixels, "system_prompt": model_cfg.system_prompt}
+        return "qwen2_5_vl", {"pretrained": settings.path, "min_pixels": settings.min_pixels,
+                              "max_pixels": settings.max_pixels, "system_prompt": settings.system_prompt}
 
     def image_placeholders(self, vision: dict[str, torch.Tensor]) -> tuple[list[str], list[int]]:
         patches = vision["image_grid_thw"].prod(dim=-1).tolist()  # flat patches per image
@@ -90,7 +118,7 @@ class QwenVLAdapter(ModelAdapter):
         """(width, height) after the processor's smart resize."""
         width, height = image_size
         new_h, new_w = smart_resize(height, width, factor=self.patch_factor,
-                                    min_pixels=self.cfg.min_pixels, max_pixels=self.cfg.max_pixels)
+                                    min_pixels=self.settings.min_pixels, max_pixels=self.settings.max_pixels)
         return new_w, new_h
 
     def box_to_model_frame(self, box: Sequence[float], image_size: tuple[int, int]) -> list[float]:
@@ -100,3 +128,58 @@ class QwenVLAdapter(ModelAdapter):
 
     def box_to_text(self, box: Sequence[float], image_size: tuple[int, int]) -> str:
         return "[" + ", ".join(str(round(v)) for v in self.box_to_model_frame(box, image_size)) + "]"
+
+
+# ----------------------------------------------------------------------------- the tiny random-weight twin
+def build_tiny_qwen2_5_vl(out_dir: str | Path, corpus: Sequence[str], spec: Mapping[str, Any], seed: int) -> Path:
+    """Build a Qwen2.5-VL (transformers' own classes, random weights) from ``spec`` and save it with its
+    tokenizer and image processor to ``out_dir``. Small specs give the CPU twin; optional keys
+    (``model_vocab_size``, ``vision_intermediate_size``, ``fullatt_block_indexes``, ``rope_theta``,
+    ``tie_word_embeddings``) give the real 3B/7B shapes for GPU checks."""
+    from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
+    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
+
+    out_dir = Path(out_dir)
+    tokenizer = train_bpe_tokenizer(corpus, spec["vocab_size"], QWEN_SPECIAL_TOKENS,
+                                    eos_token="<|im_end|>", pad_token="<|endoftext|>")
+    tokenizer.chat_template = QWEN_CHAT_TEMPLATE
+    ids = {tok: tokenizer.convert_tokens_to_ids(tok) for tok in QWEN_SPECIAL_TOKENS}
+    special = dict(bos_token_id=ids["<|endoftext|>"], eos_token_id=ids["<|im_end|>"], pad_token_id=ids["<|endoftext|>"])
+    head_dim = spec["hidden_size"] // spec["num_attention_heads"]
+    tie = spec.get("tie_word_embeddings", True)
+    vision_depth = spec["vision_depth"]
+    config = Qwen2_5_VLConfig(
+        text_config=dict(
+            vocab_size=max(len(tokenizer), spec.get("model_vocab_size", 0)),
+            hidden_size=spec["hidden_size"], intermediate_size=spec["intermediate_size"],
+            num_hidden_layers=spec["num_hidden_layers"], num_attention_heads=spec["num_attention_heads"],
+            num_key_value_heads=spec["num_key_value_heads"], max_position_embeddings=spec["max_position_embeddings"],
+            # mrope sections (temporal, height, width) must sum to head_dim / 2
+            rope_parameters={"rope_type": "default", "rope_theta": spec.get("rope_theta", 10000.0),
+                             "mrope_section": _mrope_section(head_dim)},
+            tie_word_embeddings=tie, **special),
+        vision_config=dict(
+            depth=vision_depth, hidden_size=spec["vision_hidden_size"],
+            intermediate_size=spec.get("vision_intermediate_size", 2 * spec["vision_hidden_size"]),
+            num_heads=spec["vision_num_heads"], out_hidden_size=spec["hidden_size"],
+            fullatt_block_indexes=list(spec.get("fullatt_block_indexes", [vision_depth - 1])),
+            patch_size=14, spatial_merge_size=2, temporal_patch_size=2, window_size=112),
+        image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
+        vision_start_token_id=ids["<|vision_start|>"], vision_end_token_id=ids["<|vision_end|>"],
+        tie_word_embeddings=tie, **special,
+    )
+    torch.manual_seed(seed)
+    model = instantiate_random(Qwen2_5_VLForConditionalGeneration, config, spec)
+    image_processor = Qwen2VLImageProcessorPil(min_pixels=spec["min_pixels"], max_pixels=spec["max_pixels"])
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+    image_processor.save_pretrained(out_dir)
+    return out_dir
+
+
+def _mrope_section(head_dim: int) -> list[int]:
+    half = head_dim // 2
+    temporal = half // 4
+    height = (half - temporal) // 2
+    return [temporal, height, half - temporal - height]

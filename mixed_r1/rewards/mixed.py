@@ -1,78 +1,25 @@
 """Mixed-Reward (section 3.2): each sample's type picks its accuracy reward; total = accuracy + w · format.
 
-The registry :data:`ACCURACY_BY_TYPE` maps each closed-form type to its accuracy function, all with
-one signature ``(text, sample, ctx) -> float``; adding a type is one entry. Open-ended samples go,
-as one batch, to the configured open-ended scorer (BMAS by default).
+A type's accuracy reward is part of its one registration (:data:`mixed_r1.data.sample_types.REGISTRY`,
+where types are added), all with one signature ``(text, sample, ctx) -> float``. Types registered without
+one (open-ended) go, as one batch, to the configured open-ended scorer (BMAS by default).
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable, Sequence, cast
+from typing import Sequence
 
 import torch
 
-from mixed_r1.data.schema import SAMPLE_TYPES, Sample
-from mixed_r1.errors import ConfigError
-from mixed_r1.rewards.chart import chart_reward, check_chart_mode, exact_tolerance
+# RewardContext and the accuracy signature are defined with the type registry, one floor below
+from mixed_r1.data.sample_types import REGISTRY, BoxFrameFn, RewardContext
+from mixed_r1.data.schema import Sample
 from mixed_r1.rewards.extract import extract_answer
 from mixed_r1.rewards.format import format_reward
-from mixed_r1.rewards.iou import iou_reward
-from mixed_r1.rewards.matching import matching_reward
 from mixed_r1.rewards.open_ended import OpenEndedScorer
 
-# (box in original pixels, (width, height)) -> box in the frame the model emits
-BoxFrameFn = Callable[[list[float], tuple[int, int]], list[float]]
-
-OPEN_ENDED_TYPE = "open_ended"  # scored in one batch by the configured scorer, not per completion
-
-
-def _same_frame(box: list[float], image_size: tuple[int, int]) -> list[float]:
-    return box
-
-
-@dataclass(frozen=True)
-class RewardContext:
-    """What accuracy functions need beyond the text and the sample: the run's reward settings.
-
-    Checked when built, so a bad ``reward.chart`` setting fails at start, not when a model first answers.
-    """
-
-    chart_tolerance: float = 1e-2
-    chart_mode: str = "absolute"
-    box_to_model_frame: BoxFrameFn = _same_frame
-
-    def __post_init__(self) -> None:
-        try:
-            check_chart_mode(self.chart_mode)
-            exact_tolerance(self.chart_tolerance)
-        except ValueError as err:
-            raise ConfigError(str(err)) from None
-
-
-AccuracyFn = Callable[[str, Sample, RewardContext], float]
-
-
-def matching_accuracy(text: str, sample: Sample, ctx: RewardContext) -> float:
-    """Yes/no and multiple choice, with the sample's options when it has them (a yes/no reply may
-    then name the option: 'A' or 'yes'); see :func:`~mixed_r1.rewards.matching.reply_matches`."""
-    return matching_reward(text, str(sample.answer), sample.options)
-
-
-def chart_accuracy(text: str, sample: Sample, ctx: RewardContext) -> float:
-    return chart_reward(text, str(sample.answer), ctx.chart_tolerance, ctx.chart_mode)
-
-
-def grounding_accuracy(text: str, sample: Sample, ctx: RewardContext) -> float:
-    """IoU against the ground-truth box converted into the frame the model emits."""
-    box = cast(list[float], sample.answer)  # a grounding answer is a box (checked at load time)
-    return iou_reward(text, ctx.box_to_model_frame(list(box), sample.image_size))
-
-
-ACCURACY_BY_TYPE: dict[str, AccuracyFn] = {
-    "yes_no": matching_accuracy, "multiple_choice": matching_accuracy, "chart": chart_accuracy,
-    "grounding": grounding_accuracy,
-}
+OPEN_ENDED_TYPE = "open_ended"  # the paper's type without a closed-form reward (registered with accuracy=None)
 
 
 @dataclass
@@ -91,7 +38,7 @@ class RewardOutput:
 
 
 class MixedReward:
-    """Scores completions by their sample's type: closed-form types through :data:`ACCURACY_BY_TYPE`
+    """Scores completions by their sample's type: closed-form types with their registered accuracy reward
     (yes/no and multiple choice → matching, chart → chart, grounding → IoU with the ground truth in
     the model's box frame), open-ended → the configured scorer on the extracted answers, in one
     batch. Never raises on model output."""
@@ -104,10 +51,10 @@ class MixedReward:
                                      box_to_model_frame=box_to_model_frame)
 
     def closed_form(self, sample: Sample, text: str) -> float:
-        accuracy = ACCURACY_BY_TYPE.get(sample.type)
-        if accuracy is None:  # types are validated at load time: this is a registry gap, not model output
+        kind = REGISTRY.get(sample.type)
+        if kind is None or kind.accuracy is None:  # types are validated at load time: a registry gap, not model output
             raise ValueError(f"sample {sample.id}: no closed-form accuracy reward for type {sample.type!r}")
-        return accuracy(text, sample, self.context)
+        return kind.accuracy(text, sample, self.context)
 
     def __call__(self, samples: Sequence[Sample], texts: Sequence[str]) -> RewardOutput:
         if len(samples) != len(texts):
@@ -115,7 +62,8 @@ class MixedReward:
         accuracy = [0.0] * len(texts)
         open_idx, open_replies = [], []
         for i, (sample, text) in enumerate(zip(samples, texts)):
-            if sample.type == OPEN_ENDED_TYPE:
+            kind = REGISTRY.get(sample.type)
+            if kind is not None and kind.accuracy is None:  # open-ended
                 reply = extract_answer(text)
                 if reply:  # no answer: 0, like every other type
                     open_idx.append(i)
@@ -136,7 +84,7 @@ def per_type_means(values: torch.Tensor, types: Sequence[str], prefix: str) -> d
     """``{prefix/<type>: mean}`` over the completions of each type; ``None`` for a type this batch lacks
     (every step logs the same keys)."""
     out: dict[str, float | None] = {}
-    for sample_type in SAMPLE_TYPES:
+    for sample_type in REGISTRY:
         mask = torch.tensor([t == sample_type for t in types], dtype=torch.bool)
         out[f"{prefix}/{sample_type}"] = float(values[mask].mean()) if mask.any() else None
     return out

@@ -15,7 +15,7 @@ from mixed_r1.data.schema import Sample
 from mixed_r1.engine import Engine
 from mixed_r1.engine.distributed import all_reduce_dict
 from mixed_r1.engine.microbatch import MicroBatch, accumulate_gradients, plan_micro_batches
-from mixed_r1.models import ModelAdapter
+from mixed_r1.models import ModelAdapter, passes
 
 
 def sft_loss(logprobs: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -30,13 +30,13 @@ def sft_step(policy: torch.nn.Module, adapter: ModelAdapter, engine: Engine, sam
     ``micro_batch_size`` sequences (0: all at once). Returns the global loss and gradient norm."""
     policy.train()
     prompts = adapter.prompt_batch(samples)  # [B, Lp]
-    target_tokens = adapter.encode_targets(targets)  # [B, Tt]
+    target_tokens = passes.encode_targets(adapter, targets)  # [B, Tt]
     plan = plan_micro_batches(range(len(samples)), target_tokens.mask.sum(dim=1).tolist(), micro_batch_size,
                               aggregation="token")
 
     def micro_batch_loss(_: int, micro: MicroBatch) -> tuple[torch.Tensor, dict[str, float]]:
         part = target_tokens.take(micro.rows)
-        logprobs = adapter.completion_logprobs(policy, prompts.take(micro.rows), part)  # [b, Tt]
+        logprobs = passes.completion_logprobs(adapter, policy, prompts.take(micro.rows), part)  # [b, Tt]
         return sft_loss(logprobs, part.mask), {}
 
     sums = accumulate_gradients(engine, plan, micro_batch_loss)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from mixed_r1.data.schema import Sample
-from mixed_r1.data.synthetic import answer_for, random_chart_scene, random_shape_scene, reasoning_for
+from mixed_r1.data.synthetic import questions
 from mixed_r1.errors import ConfigError
 
 
@@ -43,14 +43,15 @@ def warmup_target(
         raise ConfigError(f"sample {sample.id}: the supervised warm-up writes targets for synthetic samples only "
                           "(meta.scene missing); use data=synthetic or set warmup.steps=0")
     scene, question = sample.meta["scene"], sample.meta["question"]
+    asked = questions(question["type"])
     if rng.random() < noise.fake_scene_prob:
-        make = random_chart_scene if scene["kind"] == "chart" else random_shape_scene
-        scene = make(rng, scene["image_size"])
-        if question["type"] == "grounding":  # the question names the real object; the fake box is just wrong
-            scene = {**scene, "colour": sample.meta["scene"]["colour"], "shape": sample.meta["scene"]["shape"]}
-    answer = answer_for(question, scene)
+        real = scene
+        scene = asked.scene(rng, real["image_size"])
+        # what the question names stays real (grounding: the object); the rest of the thought is about the fake
+        scene.update({fact: real[fact] for fact in asked.named})
+    answer = asked.answer(question, scene)
     answer_text = box_to_text(answer, sample.image_size) if isinstance(answer, list) else answer
-    think = reasoning_for(question, scene)
+    think = asked.reasoning(question, scene)
     if rng.random() < noise.broken_format_prob:
         return rng.choice([
             f"{think} {answer_text}",

@@ -6,10 +6,10 @@ import logging
 from pathlib import Path
 
 import pytest
-from omegaconf import OmegaConf
 
 from mixed_r1.data.mix import build_mix, draw_mix, mix_parts
 from mixed_r1.data.schema import Sample, load_samples, write_samples
+from mixed_r1.data.settings import MixSettings
 from mixed_r1.errors import ConfigError, DataError
 from tests.conftest import compose_train
 from tests.data.layouts import write_image
@@ -29,8 +29,8 @@ def root(tmp_path: Path) -> Path:
     return tmp_path / "src"
 
 
-def mix_node(root: Path, seed: int = 0, scale: float = 1.0, **parts) -> object:
-    return OmegaConf.create({"root": str(root), "seed": seed, "scale": scale, "parts": parts})
+def mix_node(root: Path, seed: int = 0, scale: float = 1.0, **parts) -> MixSettings:
+    return MixSettings(root=str(root), seed=seed, scale=scale, parts=parts)
 
 
 def test_drawn_counts_equal_the_config_and_depend_only_on_the_seed(root: Path, tmp_path: Path) -> None:

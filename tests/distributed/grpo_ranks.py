@@ -27,14 +27,14 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from mixed_r1.components import tiny_corpus
+from mixed_r1.components import build_model_adapter
 from mixed_r1.data.build import load_train_samples
 from mixed_r1.engine import build_engine, partitioned_loading
 from mixed_r1.engine.distributed import init_process_group, is_main, is_partitioned, main_first, rank, shard, world_size
-from mixed_r1.grpo.config import GRPOConfig
 from mixed_r1.grpo.loss import advantages
 from mixed_r1.grpo.step import grpo_update
-from mixed_r1.models import Completions, build_adapter
+from mixed_r1.models import Completions
+from mixed_r1.recipe import train_settings
 from mixed_r1.rewards.mixed import RewardOutput
 from mixed_r1.rollout import Rollout
 
@@ -50,7 +50,7 @@ def config(out: Path, stage: str, model: str):
                                                       f"trainer.prompts_per_step={PROMPTS}",
                                                       f"algo.group_size={G}", "trainer.micro_batch_size=3"])
     text = OmegaConf.to_yaml(cfg).replace("${hydra:runtime.output_dir}", str(out))
-    return OmegaConf.create(text)
+    return train_settings(OmegaConf.create(text))
 
 
 def fixed_rollout(adapter, samples, rewards: torch.Tensor) -> Rollout:
@@ -94,15 +94,14 @@ def run_stage(out: Path, stage: str, model: str) -> list[dict]:
     """Every scenario under one engine (``none``, ``zero2`` or ``zero3``), from the same initial weights."""
     torch.manual_seed(0)
     cfg = config(out, stage, model)
-    samples = main_first(lambda: with_wide_last_image(load_train_samples(cfg.data), out))
-    adapter = main_first(lambda: build_adapter(cfg.model, cfg.prompt, torch.device("cpu"),
-                                               tiny_corpus=lambda: tiny_corpus(cfg), seed=0))
-    with partitioned_loading(cfg, world_size(), G):  # ZeRO-3: built inside zero.Init, as train.py does
+    samples = main_first(lambda: with_wide_last_image(load_train_samples(cfg.run.data), out))
+    adapter = build_model_adapter(cfg.run, torch.device("cpu"))
+    with partitioned_loading(cfg.engine(), world_size()):  # ZeRO-3: built inside zero.Init, as train.py does
         policy, reference = adapter.load_model(), adapter.load_model(trainable=False)
-    engine = build_engine(cfg, policy, world_size(), torch.device("cpu"), G)
+    engine = build_engine(cfg.engine(), policy, world_size(), torch.device("cpu"))
     engine.reset_optimizer(1e-3)
     reference = engine.prepare_reference(reference)
-    algo = GRPOConfig.from_config(cfg.algo)
+    algo = cfg.algo
     results = []
 
     def update(name: str, rewards: torch.Tensor, **algo_changes) -> None:

@@ -10,8 +10,8 @@ import torch
 
 from mixed_r1.errors import ConfigError
 from mixed_r1.eval.lmms import collect, lmms_command
-from mixed_r1.eval.runner import EvalConfig
-from tests.conftest import compose_train
+from mixed_r1.eval.runner import eval_settings
+from tests.conftest import _build_adapter, compose_train
 
 
 def eval_cfg(tmp_path: Path, *overrides: str):
@@ -20,22 +20,22 @@ def eval_cfg(tmp_path: Path, *overrides: str):
 
 def test_the_command_runs_every_task_greedy_with_our_budget_and_thinking_instruction(tmp_path):
     cfg = eval_cfg(tmp_path, "model=qwen7b", "model.path=/ckpt/qwen7b", "eval.max_new_tokens=2048")
-    settings = EvalConfig.from_config(cfg.eval)
-    cmd = lmms_command(cfg, settings)
+    cmd = lmms_command(*eval_settings(cfg))
     assert cmd[cmd.index("--model") + 1] == "qwen2_5_vl"
     assert cmd[cmd.index("--tasks") + 1] == "mathvista_testmini,mathvision_test,mmbench_en_dev,mmmu_val,mmstar,ai2d"
     args = cmd[cmd.index("--model_args") + 1]
     assert "pretrained=/ckpt/qwen7b" in args and "max_pixels=1003520" in args
     assert "reasoning_prompt=\\nOutput the thinking process in <think> </think>" in args
     assert "max_new_tokens=2048" in cmd[cmd.index("--gen_kwargs") + 1] and "--log_samples" in cmd
-    direct = lmms_command(cfg, EvalConfig.from_config(eval_cfg(tmp_path, "eval.thinking=false").eval))
+    direct = lmms_command(*eval_settings(eval_cfg(tmp_path, "model=qwen7b", "model.path=/ckpt/qwen7b",
+                                                  "eval.thinking=false")))
     assert "reasoning_prompt" not in direct[direct.index("--model_args") + 1]
 
 
 def test_internvl_checkpoints_are_refused_with_the_reason(tmp_path):
     cfg = eval_cfg(tmp_path, "model=internvl4b")
     with pytest.raises(ConfigError, match="remote code"):
-        lmms_command(cfg, EvalConfig.from_config(cfg.eval))
+        lmms_command(*eval_settings(cfg))
 
 
 def test_lmms_eval_sample_logs_are_scored_again_with_our_rules(tmp_path):
@@ -50,7 +50,7 @@ def test_lmms_eval_sample_logs_are_scored_again_with_our_rules(tmp_path):
             handle.write(json.dumps({"doc_id": i, "doc": doc, "target": doc["answer"], "arguments": [],
                                      "resps": [[response]], "filtered_resps": [response], "exact_match": 0}) + "\n")
     (out / "20260101_results.json").write_text(json.dumps({"results": {"ai2d": {"exact_match,flexible-extract": 33.3}}}))
-    settings = EvalConfig.from_config(eval_cfg(tmp_path, "eval.benchmarks=[ai2d]").eval)
+    _, settings = eval_settings(eval_cfg(tmp_path, "eval.benchmarks=[ai2d]"))
     summary = collect(settings, tmp_path / "lmms_eval", "0.3.5")
     ours = summary["benchmarks"]["ai2d"]["ours_on_lmms_eval_predictions"]
     assert ours["items"] == 3 and ours["unparseable"] == 1 and ours["score"] == pytest.approx(200 / 3)
@@ -65,11 +65,9 @@ def test_our_checkpoint_loads_the_way_lmms_evals_qwen2_5_vl_class_loads_it(tiny_
     from PIL import Image
     from transformers import AutoImageProcessor, AutoTokenizer, Qwen2_5_VLForConditionalGeneration
 
-    from mixed_r1.models import build_adapter
-
     checkpoint = tiny_checkpoints["tiny_qwen"]
     cfg = compose_train(["model=tiny_qwen", f"model.path={checkpoint}"], run_dir=tmp_path)
-    adapter = build_adapter(cfg.model, cfg.prompt, torch.device("cpu"))
+    adapter = _build_adapter(cfg)
     model, info = Qwen2_5_VLForConditionalGeneration.from_pretrained(checkpoint, output_loading_info=True)
     assert not info["missing_keys"] and not info["unexpected_keys"]
     tokenizer = AutoTokenizer.from_pretrained(checkpoint)

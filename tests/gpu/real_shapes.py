@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from hydra import compose, initialize_config_dir  # noqa: E402
+from omegaconf import OmegaConf  # noqa: E402
 
 from mixed_r1.components import build_reward  # noqa: E402
 from mixed_r1.data import load_samples  # noqa: E402
@@ -35,7 +36,9 @@ from mixed_r1.engine import TorchEngine, seed_everything  # noqa: E402
 from mixed_r1.grpo.config import GRPOConfig  # noqa: E402
 from mixed_r1.grpo.step import collect_rollout, grpo_update  # noqa: E402
 from mixed_r1.models import build_adapter  # noqa: E402
-from mixed_r1.models.tiny import TINY_BUILDERS  # noqa: E402
+from mixed_r1.models.internvl import build_tiny_internvl  # noqa: E402
+from mixed_r1.models.qwen_vl import build_tiny_qwen2_5_vl  # noqa: E402
+from mixed_r1.recipe import train_settings  # noqa: E402
 
 QWEN_VISION = dict(vision_depth=32, vision_hidden_size=1280, vision_intermediate_size=3420, vision_num_heads=16,
                    fullatt_block_indexes=[7, 15, 23, 31], min_pixels=3136, max_pixels=1003520)
@@ -78,7 +81,8 @@ def build_real_shape(name: str, args: argparse.Namespace, work: Path) -> RealSha
     spec = {**shape, **(SMOKE if args.smoke else {}), "vocab_size": 512, "build_device": args.device,
             "build_dtype": args.dtype}
     model_dir = work / name
-    TINY_BUILDERS["internvl" if tiny_config == "tiny_internvl" else "qwen2_5_vl"](model_dir, corpus(), spec, 0)
+    internvl = tiny_config == "tiny_internvl"
+    (build_tiny_internvl if internvl else build_tiny_qwen2_5_vl)(model_dir, corpus(), spec, 0)
     if args.device.startswith("cuda"):
         torch.cuda.empty_cache()  # the builder's copy
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
@@ -86,14 +90,19 @@ def build_real_shape(name: str, args: argparse.Namespace, work: Path) -> RealSha
             f"model={tiny_config}", f"model.build_dir={model_dir}", f"model.dtype={args.dtype}", f"device={args.device}",
             f"algo.group_size={args.group}", f"algo.max_new_tokens={args.new_tokens}",
             "data=jsonl", f"data.train_file={work / 'data' / 'train.jsonl'}",
-            f"++model.max_pixels={spec.get('max_pixels', 12544)}", f"++model.max_num_tiles={spec.get('max_num_tiles', 4)}"])
+            f"model.max_num_tiles={spec.get('max_num_tiles', 4)}" if internvl else
+            f"model.max_pixels={spec.get('max_pixels', 12544)}"])
+    # outside a Hydra run: the run folder's paths point into work/run
+    settings = train_settings(OmegaConf.create(OmegaConf.to_yaml(cfg).replace("${hydra:runtime.output_dir}",
+                                                                              str(work / "run"))))
     seed_everything(0)
     device = torch.device(args.device)
-    adapter = build_adapter(cfg.model, cfg.prompt, device)
-    engine = TorchEngine(adapter.load_model(), lr=cfg.trainer.lr, device=device)
+    adapter = build_adapter(settings.run.model, settings.run.prompt, device)
+    engine = TorchEngine(adapter.load_model(), lr=settings.trainer.lr, device=device)
     reference = engine.prepare_reference(copy.deepcopy(engine.model).eval().requires_grad_(False))
-    return RealShapeRun(adapter, engine, reference, GRPOConfig.from_config(cfg.algo),
-                        load_samples(cfg.data.train_file)[: args.prompts], build_reward(cfg, adapter, engine.model))
+    assert isinstance(settings.algo, GRPOConfig)
+    return RealShapeRun(adapter, engine, reference, settings.algo, load_samples(settings.run.data.train_file)[: args.prompts],
+                        build_reward(settings.run, adapter, engine.model))
 
 
 def run_one(name: str, args: argparse.Namespace, work: Path) -> dict[str, float]:

@@ -33,6 +33,7 @@ from real_shapes import REAL_SHAPES, build_real_shape  # noqa: E402
 
 from mixed_r1.data.synthetic import SyntheticSpec, generate  # noqa: E402
 from mixed_r1.grpo.step import collect_rollout, grpo_update  # noqa: E402
+from mixed_r1.models import passes  # noqa: E402
 
 SETTINGS = {"shared": True, "unshared": False}
 
@@ -94,8 +95,8 @@ def main() -> None:
         rows = list(range(min(len(rollout.texts), 2 * args.group)))
         prompts, completions = rollout.prompts.take(rows), rollout.completions.take(rows).trim()
         with torch.no_grad():
-            plain = adapter.completion_logprobs(policy, prompts, completions)
-            shared = adapter.completion_logprobs(policy, prompts, completions, groups=[r // args.group for r in rows])
+            plain = passes.completion_logprobs(adapter, policy, prompts, completions)
+            shared = passes.completion_logprobs(adapter, policy, prompts, completions, groups=[r // args.group for r in rows])
         real = completions.mask.bool()
         max_diff = float((plain - shared)[real].abs().max())
         mean_diff = float((plain - shared)[real].abs().mean())

@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT / "tests" / "gpu"))
 from real_shapes import REAL_SHAPES, SMOKE  # noqa: E402
 
 from mixed_r1.data.synthetic import SyntheticSpec, corpus, generate  # noqa: E402
-from mixed_r1.models.tiny import TINY_BUILDERS  # noqa: E402
+from mixed_r1.models.qwen_vl import build_tiny_qwen2_5_vl  # noqa: E402
 
 
 def main() -> None:
@@ -43,7 +43,7 @@ def main() -> None:
     spec = {**shape, **(SMOKE if args.smoke else {}), "vocab_size": 512}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        TINY_BUILDERS["qwen2_5_vl"](work / "model", corpus(), spec, 0)
+        build_tiny_qwen2_5_vl(work / "model", corpus(), spec, 0)
         generate(work / "data", SyntheticSpec(num_samples=max(16, args.prompts * args.steps),
                                               image_size=56 if args.smoke else 448))
         overrides = [
