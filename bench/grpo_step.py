@@ -259,6 +259,13 @@ def base_overrides(shape: Shape, folder: Path, args: argparse.Namespace) -> list
     return out + list(args.ours_override)
 
 
+def grpo_settings(cfg: TrainSettings) -> GRPOConfig:
+    """The GRPO settings of a bench configuration (the bench compares GRPO steps only)."""
+    if not isinstance(cfg.algo, GRPOConfig):
+        raise SystemExit(f"bench/grpo_step.py times GRPO steps; algo={cfg.algorithm} is not GRPO")
+    return cfg.algo
+
+
 class Ours:
     """One configuration of our GRPO step, built the way mixed_r1/recipe.py builds it."""
 
@@ -268,8 +275,7 @@ class Ours:
         device = resolve_device(cfg.run.device)
         self.device = device
         self.adapter = build_model_adapter(cfg.run, device)
-        self.algo = cfg.algo
-        assert isinstance(self.algo, GRPOConfig)
+        self.algo = grpo_settings(cfg)
         self.engine = build_engine(cfg.engine(), self.adapter.load_model(), 1, device)
         self.engine.reset_optimizer(cfg.trainer.lr, cfg.trainer.lr_warmup_steps)
         self.reference = self.engine.prepare_reference(self.adapter.load_model(trainable=False))
@@ -409,7 +415,7 @@ def build_trl(cfg: TrainSettings, adapter: ModelAdapter, samples: list[Sample], 
             memory.start()
             window["start"] = time.perf_counter()
 
-    algo, trainer_cfg = cfg.algo, cfg.trainer
+    algo, trainer_cfg = grpo_settings(cfg), cfg.trainer
     tokenizer = AutoTokenizer.from_pretrained(cfg.run.model.path, padding_side="left", truncation_side="left")
     processor = QwenVLImageOnlyProcessor(image_processor=adapter.image_processor, tokenizer=tokenizer,
                                          chat_template=tokenizer.chat_template)
@@ -496,7 +502,7 @@ def report(shape: Shape, sides: list[Side], warmup: int, memory: PeakMemory) -> 
 
 
 def settings_line(cfg: TrainSettings, threads: int, device: torch.device) -> str:
-    algo, trainer = cfg.algo, cfg.trainer
+    algo, trainer = grpo_settings(cfg), cfg.trainer
     loss_type = "grpo" if algo.loss_aggregation == "sequence" else "dapo"
     who = "both sides" if HAS_TRL else "ours"
     extra = f", algo.shared_prompt={algo.shared_prompt} (its default)" if hasattr(algo, "shared_prompt") else ""

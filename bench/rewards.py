@@ -96,9 +96,11 @@ def main() -> None:
     rows.append(("bipartite (scaled from 64)", bip_s * n / bip_n))
 
     # the whole mixed reward: 512 completions, 64 prompts spread over the five types
-    kinds = [("yes_no", "yes", None, texts_yn), ("multiple_choice", "B", ["red", "green", "blue"], texts_mc),
-             ("chart", "1234.5", None, texts_chart), ("grounding", [10.0, 10.0, 80.0, 99.0], None, texts_box),
-             ("open_ended", "a red circle at the top left", None, texts_yn)]
+    Kind = tuple[str, str | list[float], list[str] | None, list[str]]  # type, answer, options, replies
+    kinds: list[Kind] = [
+        ("yes_no", "yes", None, texts_yn), ("multiple_choice", "B", ["red", "green", "blue"], texts_mc),
+        ("chart", "1234.5", None, texts_chart), ("grounding", [10.0, 10.0, 80.0, 99.0], None, texts_box),
+        ("open_ended", "a red circle at the top left", None, texts_yn)]
     samples, texts = [], []
     for p in range(PROMPTS):
         kind, answer, options, pool = kinds[p % len(kinds)]
@@ -106,7 +108,7 @@ def main() -> None:
                         image_size=(100, 100), options=options)
         samples += [sample] * GROUP
         texts += pool[p * GROUP:(p + 1) * GROUP]
-    token_of = {}
+    token_of: dict[str, list[int]] = {}
     tokenize = lambda ts: [token_of.setdefault(t, zipf_ids(g, args.vocab, 20)) for t in ts]
     mixed = MixedReward(open_ended=BMASScorer(lambda: table, tokenize), box_to_model_frame=lambda b, s: b)
     rows.append(("mixed reward (all types, bmas)", timed(lambda: mixed(samples, texts))))

@@ -8,7 +8,7 @@ once. A new family implements the hooks and gets every pass, tested on both tiny
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Literal, Sequence, overload
 
 import torch
 from transformers import GenerationConfig
@@ -64,6 +64,18 @@ def prefilled_cache(adapter: ModelAdapter, model: torch.nn.Module, batch: Prompt
     cache.batch_repeat_interleave(group_size)
     adapter.repeat_generation_state(model, group_size)
     return cache
+
+
+@overload
+def completion_logprobs(adapter: ModelAdapter, model: torch.nn.Module, batch: PromptBatch, completions: Completions,
+                        temperature: float = ..., return_entropy: Literal[False] = ...,
+                        groups: Sequence[int] | None = ...) -> torch.Tensor: ...
+
+
+@overload
+def completion_logprobs(adapter: ModelAdapter, model: torch.nn.Module, batch: PromptBatch, completions: Completions,
+                        temperature: float = ..., *, return_entropy: Literal[True],
+                        groups: Sequence[int] | None = ...) -> tuple[torch.Tensor, torch.Tensor]: ...
 
 
 def completion_logprobs(adapter: ModelAdapter, model: torch.nn.Module, batch: PromptBatch, completions: Completions,

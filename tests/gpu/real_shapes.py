@@ -43,7 +43,7 @@ from mixed_r1.recipe import train_settings  # noqa: E402
 QWEN_VISION = dict(vision_depth=32, vision_hidden_size=1280, vision_intermediate_size=3420, vision_num_heads=16,
                    fullatt_block_indexes=[7, 15, 23, 31], min_pixels=3136, max_pixels=1003520)
 # Shapes of the public config.json files (Qwen2.5-VL-3B/7B-Instruct; InternVL2.5-4B = InternViT-300M + Qwen2.5-3B).
-REAL_SHAPES = {
+REAL_SHAPES: dict[str, tuple[str, dict[str, Any]]] = {
     "qwen3b": ("tiny_qwen", dict(QWEN_VISION, hidden_size=2048, intermediate_size=11008, num_hidden_layers=36,
                                  num_attention_heads=16, num_key_value_heads=2, model_vocab_size=151936,
                                  rope_theta=1e6, tie_word_embeddings=True, max_position_embeddings=128000)),
