@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from mixed_r1.data.sample_types import RewardContext
 from mixed_r1.errors import ConfigError
 from mixed_r1.rewards.bmas import REDUCTIONS
-from mixed_r1.rewards.chart import check_chart_mode, exact_tolerance
 
 
 @dataclass(frozen=True)
@@ -15,11 +15,7 @@ class ChartSettings:
     mode: str  # absolute | relative
 
     def __post_init__(self) -> None:
-        try:
-            check_chart_mode(self.mode)
-            exact_tolerance(self.tolerance)
-        except ValueError as err:
-            raise ConfigError(str(err)) from None
+        RewardContext(chart_tolerance=self.tolerance, chart_mode=self.mode)  # checks both, naming the key
 
 
 @dataclass(frozen=True)
