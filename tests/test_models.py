@@ -16,7 +16,8 @@ def test_tiny_model_round_trips_through_from_pretrained(family_adapter, tmp_path
             p.add_(0.01 * torch.randn_like(p))  # make it differ from the freshly built weights
     adapter.save(model, str(tmp_path / "ckpt"))
     loaded = AutoModelForImageTextToText.from_pretrained(tmp_path / "ckpt")
-    assert type(loaded).__name__ in ("Qwen2_5_VLForConditionalGeneration", "InternVLForConditionalGeneration")
+    # the same class the adapter loads, and transformers' own (not remote code), whatever the family
+    assert type(loaded) is type(model) and type(loaded).__module__.startswith("transformers.models.")
     for (name, a), (_, b) in zip(model.state_dict().items(), loaded.state_dict().items()):
         assert torch.equal(a, b), name
     tok = AutoTokenizer.from_pretrained(tmp_path / "ckpt")

@@ -156,7 +156,7 @@ def build_tiny_qwen2_5_vl(out_dir: str | Path, corpus: Sequence[str], spec: Mapp
             num_key_value_heads=spec["num_key_value_heads"], max_position_embeddings=spec["max_position_embeddings"],
             # mrope sections (temporal, height, width) must sum to head_dim / 2
             rope_parameters={"rope_type": "default", "rope_theta": spec.get("rope_theta", 10000.0),
-                             "mrope_section": _mrope_section(head_dim)},
+                             "mrope_section": mrope_section(head_dim)},
             tie_word_embeddings=tie, **special),
         vision_config=dict(
             depth=vision_depth, hidden_size=spec["vision_hidden_size"],
@@ -178,7 +178,8 @@ def build_tiny_qwen2_5_vl(out_dir: str | Path, corpus: Sequence[str], spec: Mapp
     return out_dir
 
 
-def _mrope_section(head_dim: int) -> list[int]:
+def mrope_section(head_dim: int) -> list[int]:
+    """The (temporal, height, width) split of the rotary half-dimension Qwen's 3-D positions use."""
     half = head_dim // 2
     temporal = half // 4
     height = (half - temporal) // 2
