@@ -24,7 +24,7 @@ from mixed_r1.components import build_model_adapter, start_inference_processes
 from mixed_r1.engine import resolve_device
 from mixed_r1.engine.distributed import barrier, is_main, world_size
 from mixed_r1.errors import DataError
-from mixed_r1.eval.benchmarks import NAMES, Benchmark, EvalItem, Judgement, answer_text, benchmark
+from mixed_r1.eval.benchmarks import TABLE_1, Benchmark, EvalItem, Judgement, answer_text, benchmark
 from mixed_r1.eval.extractor import Extractor, build_extractor
 from mixed_r1.eval.settings import EvalConfig
 from mixed_r1.models import ModelAdapter, passes
@@ -122,16 +122,20 @@ def score_benchmark(bench: Benchmark, items: Sequence[EvalItem], predictions: di
 
 
 def table_row(method: str, thinking: bool, results: dict[str, BenchmarkResult]) -> str:
-    """Table 1's layout: Method | Thinking | Avg. | the six benchmarks (– where not evaluated)."""
-    header = "| Method | Thinking | Avg. | " + " | ".join(benchmark(n).column for n in NAMES) + " |"
-    rule = "|" + "---|" * (3 + len(NAMES))
-    cells = [f"{results[n].score:.1f}" if n in results else "–" for n in NAMES]
+    """Table 1's layout: Method | Thinking | Avg. | the six benchmarks (– where not evaluated), then any other
+    benchmark evaluated (a column Table 1 does not have)."""
+    names = [*TABLE_1, *(n for n in results if n not in TABLE_1)]
+    header = "| Method | Thinking | Avg. | " + " | ".join(benchmark(n).column for n in names) + " |"
+    rule = "|" + "---|" * (3 + len(names))
+    cells = [f"{results[n].score:.1f}" if n in results else "–" for n in names]
     return f"{header}\n{rule}\n| {method} | {'yes' if thinking else 'no'} | {average(results):.1f} | {' | '.join(cells)} |\n"
 
 
 def average(results: dict[str, BenchmarkResult]) -> float:
-    """The mean of the benchmark scores evaluated (NaN when none)."""
-    scores = [r.score for r in results.values()]
+    """Table 1's Avg.: the mean of its benchmarks' scores evaluated; of every score when none of Table 1's was
+    (NaN when nothing was)."""
+    table_1 = {n: r for n, r in results.items() if n in TABLE_1}
+    scores = [r.score for r in (table_1 or results).values()]
     return sum(scores) / len(scores) if scores else math.nan
 
 
