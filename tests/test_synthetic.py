@@ -61,7 +61,8 @@ def test_answers_are_correct_for_their_images(samples):
             ranked = sorted(heights, key=heights.get)
             values = scene["values"]
             assert sorted(values, key=lambda c: (values[c], ranked.index(c))) == ranked
-            assert s.answer == str(values[question["bar"]])
+            if s.type == "chart":  # a chart scene may carry another type's question (README: adding a sample type)
+                assert s.answer == str(values[question["bar"]])
         else:
             x1, y1, x2, y2 = scene["box"]
             # the shape's colour is painted near the bottom centre of its box (true for all three shapes)

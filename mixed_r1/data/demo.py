@@ -29,7 +29,10 @@ PAPER_SOURCES = {"mapqa": "yes_no", "clevr": "yes_no", "figureqa": "yes_no", "vs
 def write_demo_sources(out_dir: str | Path, num_samples: int = 400, seed: int = 0) -> dict[str, Path]:
     """The synthetic samples of each layout's types, exported in that layout (paths relative to ``out_dir``)."""
     out_dir = Path(out_dir).resolve()
-    samples = load_samples(generate(out_dir, SyntheticSpec(num_samples=num_samples, seed=seed)), check_images=False)
+    # only the layouts' types: a registered type neither layout holds would be drawn, then dropped
+    spec = SyntheticSpec(num_samples=num_samples, seed=seed,
+                         type_weights={t: 1.0 for types in LAYOUTS.values() for t in types})
+    samples = load_samples(generate(out_dir, spec), check_images=False)
     written = {}
     for layout, types in LAYOUTS.items():
         report = export(layout, [s for s in samples if s.type in types], out_dir / f"{layout}.jsonl", image_root=out_dir)

@@ -109,7 +109,7 @@ def test_yes_no_and_options() -> None:
 
 def test_the_demo_sources_convert_back_to_the_samples_they_came_from(tmp_path: Path) -> None:
     """`make data-demo`'s raw files are real R1-V and VLM-R1 layouts: converting them gives back every sample."""
-    from mixed_r1.data.demo import write_demo_sources
+    from mixed_r1.data.demo import LAYOUTS, write_demo_sources
     from mixed_r1.data.schema import load_samples
     from mixed_r1.data.synthetic import SyntheticSpec, generate
 
@@ -119,7 +119,10 @@ def test_the_demo_sources_convert_back_to_the_samples_they_came_from(tmp_path: P
         report = convert(layout, path, tmp_path / "sources" / f"{layout}.jsonl")
         assert report.written == report.read and not report.skipped
         back += load_samples(tmp_path / "sources" / f"{layout}.jsonl")
-    original = load_samples(generate(tmp_path / "original", SyntheticSpec(num_samples=40, seed=1)))
+    # the demo draws only the types its two layouts hold (not every registered type)
+    layout_types = {t: 1.0 for types in LAYOUTS.values() for t in types}
+    original = load_samples(generate(tmp_path / "original", SyntheticSpec(num_samples=40, seed=1,
+                                                                          type_weights=layout_types)))
     key = lambda s: (s.problem, s.answer, s.type, s.options, s.image_size)
     assert sorted(map(key, back), key=str) == sorted(map(key, original), key=str)
 
