@@ -46,7 +46,7 @@ def sample_and_score(policy: torch.nn.Module, adapter: ModelAdapter, reward_fn: 
     """``group_size`` completions for each of ``samples``, sampled at ``temperature`` and scored.
 
     With ``shared_prompt`` each prompt's image and prefill are computed once for its G samples
-    (:meth:`ModelAdapter.generate` with ``group_size``); else every sample encodes its own prompt copy.
+    (:func:`mixed_r1.models.passes.generate` with ``group_size``); else every sample encodes its own prompt copy.
 
     ``gathered`` is the engine's context that makes the full policy present (ZeRO-3 gathers it
     once); generation, in calls of ``generation_batch_size`` sequences, and the reward — BMAS reads
