@@ -139,6 +139,20 @@ def tiny(tmp_path_factory):
     return cfg, _build_adapter(cfg)
 
 
+def test_the_tiny_twin_names_its_image_tokens_as_a_real_native_checkpoint_does(tiny):
+    """What tools that build InternVLProcessor from the folder read: the tokenizer's named image tokens (with the
+    ids the model uses) and the image tokens per tile in processor_config.json."""
+    from transformers import AutoTokenizer
+
+    cfg, adapter = tiny
+    tokenizer = AutoTokenizer.from_pretrained(cfg.model.path)
+    assert (tokenizer.start_image_token, tokenizer.end_image_token, tokenizer.context_image_token) == (
+        "<img>", "</img>", "<IMG_CONTEXT>")
+    assert tokenizer.context_image_token_id == adapter.model_config.image_token_id
+    processor = json.loads((Path(cfg.model.path) / "processor_config.json").read_text())
+    assert processor["image_seq_length"] == adapter.tokens_per_tile == adapter.model_config.image_seq_length
+
+
 @pytest.fixture(scope="module")
 def remote_template(tiny, tmp_path_factory) -> Path:
     return write_remote_layout(Path(tiny[0].model.path), tmp_path_factory.mktemp("ivl_remote") / "InternVL2_5-tiny")
@@ -211,6 +225,9 @@ def test_converted_checkpoint_is_the_native_model(tiny, remote, wide_sample):
         "<img>", "</img>", "<IMG_CONTEXT>")
     image_token_id = tokenizer.convert_tokens_to_ids("<IMG_CONTEXT>")
     assert image_token_id == model.config.image_token_id == original.config.image_token_id
+    # InternVLProcessor (and vLLM's InternVL path) read the image tokens per tile from processor_config.json
+    processor = json.loads((Path(converted) / "processor_config.json").read_text())
+    assert processor == {"image_seq_length": native_adapter.tokens_per_tile, "processor_class": "InternVLProcessor"}
     source_tokenizer = Qwen2Tokenizer.from_pretrained(remote)  # the conversion keeps the checkpoint's tokenizer
     text = "<|im_start|>user\n<img><IMG_CONTEXT></img>\nIs the shape blue? <box>[[1, 2, 3, 4]]</box><|im_end|>\n"
     assert tokenizer(text)["input_ids"] == source_tokenizer(text)["input_ids"]

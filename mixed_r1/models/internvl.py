@@ -107,8 +107,10 @@ def build_tiny_internvl(out_dir: str | Path, corpus: Sequence[str], spec: Mappin
     from transformers.models.got_ocr2.image_processing_pil_got_ocr2 import GotOcr2ImageProcessorPil
 
     out_dir = Path(out_dir)
+    from mixed_r1.models.internvl_conversion import NAMED_TOKENS, write_processor_config
+
     tokenizer = train_bpe_tokenizer(corpus, spec["vocab_size"], INTERNVL_SPECIAL_TOKENS,
-                                    eos_token="<|im_end|>", pad_token="<|endoftext|>")
+                                    eos_token="<|im_end|>", pad_token="<|endoftext|>", named_tokens=NAMED_TOKENS)
     tokenizer.chat_template = QWEN_CHAT_TEMPLATE.replace("<|vision_start|><|image_pad|><|vision_end|>", "<image>\n")
     ids = {tok: tokenizer.convert_tokens_to_ids(tok) for tok in INTERNVL_SPECIAL_TOKENS}
     tile = spec["tile_size"]
@@ -137,4 +139,5 @@ def build_tiny_internvl(out_dir: str | Path, corpus: Sequence[str], spec: Mappin
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
     image_processor.save_pretrained(out_dir)
+    write_processor_config(out_dir, config.image_seq_length)
     return out_dir

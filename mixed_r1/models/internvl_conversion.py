@@ -57,7 +57,7 @@ log = logging.getLogger("mixed_r1")
 
 REMOTE_MODEL_TYPE = "internvl_chat"
 #: bump when the converted output changes: older cache folders then stop matching and are not reused
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: processor_config.json written (a version-1 folder is converted again)
 #: files a conversion reads from the hub repo (not its remote code, example images or videos)
 HUB_PATTERNS = ["*.json", "*.safetensors", "*.txt", "*.jinja"]
 IMAGENET_MEAN, IMAGENET_STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
@@ -248,6 +248,15 @@ def convert_remote_checkpoint(source: Path, out_dir: Path) -> None:
     model.save_pretrained(out_dir)  # transformers' own on-disk format (names, shards, generation config)
     tokenizer.save_pretrained(out_dir)
     image_processor(remote, source).save_pretrained(out_dir)
+    write_processor_config(out_dir, config.image_seq_length)
+
+
+def write_processor_config(out_dir: Path, image_seq_length: int) -> None:
+    """``processor_config.json`` as transformers' native InternVL checkpoints ship it: ``InternVLProcessor`` (and
+    tools that build it from the folder, vLLM's InternVL path among them) read the image tokens per tile there
+    (written by hand: saving the processor object needs torchvision for its video part)."""
+    (Path(out_dir) / "processor_config.json").write_text(
+        json.dumps({"image_seq_length": int(image_seq_length), "processor_class": "InternVLProcessor"}, indent=2) + "\n")
 
 
 def native_config(remote: dict[str, Any], image_token_id: int, source: Path) -> Any:

@@ -37,15 +37,19 @@ QWEN_CHAT_TEMPLATE = (
 
 
 def train_bpe_tokenizer(corpus: Sequence[str], vocab_size: int, special_tokens: Sequence[str],
-                        eos_token: str, pad_token: str) -> PreTrainedTokenizerFast:
-    """A byte-level BPE (any text encodes; corpus words become single tokens) with ``special_tokens``."""
+                        eos_token: str, pad_token: str,
+                        named_tokens: Mapping[str, str] | None = None) -> PreTrainedTokenizerFast:
+    """A byte-level BPE (any text encodes; corpus words become single tokens) with ``special_tokens``;
+    ``named_tokens`` (attribute -> token) are the names a family's processor looks them up by, as on the real
+    tokenizer (InternVL's ``start_image_token`` ...)."""
     bpe = Tokenizer(models.BPE())
     bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     bpe.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=list(special_tokens),
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
     bpe.train_from_iterator(corpus, trainer)
-    return PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token=eos_token, pad_token=pad_token)
+    named = {"extra_special_tokens": dict(named_tokens)} if named_tokens else {}
+    return PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token=eos_token, pad_token=pad_token, **named)
 
 
 def instantiate_random(model_class: Any, config: PretrainedConfig, spec: Mapping[str, Any]) -> torch.nn.Module:
