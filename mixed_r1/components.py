@@ -3,9 +3,11 @@ evaluation): the tiny models' corpus, the mixed reward and the long-prompt polic
 filter scores exactly as training does."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -20,6 +22,7 @@ from mixed_r1.models import ModelAdapter, build_adapter
 from mixed_r1.rewards.mixed import MixedReward
 from mixed_r1.rewards.open_ended import build_open_ended
 from mixed_r1.settings import RunSettings
+from mixed_r1.shards import weights_identity
 
 log = logging.getLogger("mixed_r1")
 
@@ -92,3 +95,15 @@ def start_inference_processes(run: RunSettings) -> None:
     seed_everything(run.seed)
     if run.num_threads:
         torch.set_num_threads(run.num_threads)
+
+
+# model settings that do not change what a model generates: left out of a run's identity
+NOT_IDENTITY = ("build_dir", "gradient_checkpointing", "attn_implementation")
+
+
+def model_identity(run: RunSettings) -> dict[str, Any]:
+    """What decides a model's outputs, for an output folder's record of what produced it
+    (:func:`mixed_r1.shards.claim_folder`): the family's settings (path, dtype, pixel limits, system prompt …)
+    and its weights' identity, never where a tiny model happens to be built."""
+    fields = {k: v for k, v in dataclasses.asdict(run.model).items() if k not in NOT_IDENTITY}
+    return {**fields, "weights": weights_identity(run.model.path)}

@@ -13,6 +13,7 @@ question's N rewards and decision: ``filter.reuse_rewards`` re-decides from it w
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import statistics
@@ -25,7 +26,13 @@ from typing import Any
 import torch
 from omegaconf import DictConfig
 
-from mixed_r1.components import build_model_adapter, build_reward, drop_long_prompts, start_inference_processes
+from mixed_r1.components import (
+    build_model_adapter,
+    build_reward,
+    drop_long_prompts,
+    model_identity,
+    start_inference_processes,
+)
 from mixed_r1.data.build import load_train_samples
 from mixed_r1.data.schema import Sample, write_samples
 from mixed_r1.engine import resolve_device
@@ -37,11 +44,11 @@ from mixed_r1.engine.distributed import (
     world_size,
 )
 from mixed_r1.errors import ConfigError, DataError
-from mixed_r1.models import ModelAdapter
+from mixed_r1.models import ModelAdapter, adapter_class
 from mixed_r1.progress import progress_bar
 from mixed_r1.rollout import sample_and_score
 from mixed_r1.settings import RunSettings, resolved, run_settings
-from mixed_r1.shards import append_records, plan_chunks, rank_file, read_shard, read_shards
+from mixed_r1.shards import append_records, claim_folder, plan_chunks, rank_file, read_shard, read_shards
 from mixed_r1.typed import settings_from
 
 log = logging.getLogger("mixed_r1")
@@ -66,6 +73,8 @@ class FilterConfig:
     reuse_rewards: str | None  # an earlier rewards.jsonl: decide again, generate nothing
     output_dir: str
     kept_file: str
+    # outputs in output_dir from another model or other settings: refused (false) or removed to start over (true)
+    overwrite: bool = False
 
     def __post_init__(self) -> None:
         checks = [
@@ -200,6 +209,38 @@ def merge(samples: list[Sample], records: dict[str, dict[str, Any]], settings: F
     return report
 
 
+# what a generating filter run writes into filter.output_dir: resumed or merged by a later run of the same identity
+OUTPUTS = ("shards", "rewards.jsonl", "report.json")
+
+
+def filter_identity(run: RunSettings, settings: FilterConfig) -> dict[str, Any]:
+    """Everything that decides the rewards in ``filter.output_dir``'s shards: the model and its weights, the
+    prompt, the reward, the data and the sampling settings (not ``compare``/``min_std``: they only re-decide)."""
+    data = Path(run.data.train_file)
+    return {"model": model_identity(run), "prompt": dataclasses.asdict(run.prompt),
+            "reward": dataclasses.asdict(run.reward),
+            "data": {"train_file": str(data), "size": data.stat().st_size if data.is_file() else None},
+            "seed": run.seed, "num_samples": settings.num_samples, "temperature": settings.temperature,
+            "max_new_tokens": settings.max_new_tokens, "generation_batch_size": settings.generation_batch_size,
+            "shared_prompt": settings.shared_prompt, "questions_per_chunk": settings.questions_per_chunk,
+            "save_texts": settings.save_texts}
+
+
+def check_outputs(run: RunSettings, settings: FilterConfig) -> None:
+    """No file the filter writes may be one it reads: ``filter.kept_file`` (or rewards.jsonl, report.json) on
+    ``data.train_file`` would replace the source with its kept subset."""
+    inputs = {Path(run.data.train_file).resolve(): "data.train_file"}
+    if settings.reuse_rewards:
+        inputs[Path(settings.reuse_rewards).resolve()] = "filter.reuse_rewards"
+    out_dir = Path(settings.output_dir)
+    for key, path in (("filter.kept_file", Path(settings.kept_file)), ("filter.output_dir", out_dir / "rewards.jsonl"),
+                      ("filter.output_dir", out_dir / "report.json")):
+        read_as = inputs.get(path.resolve())
+        if read_as is not None:
+            raise ConfigError(f"{key} would write {path}, which is the filter's input ({read_as}): it would be "
+                              f"replaced; write the result elsewhere")
+
+
 def filter_settings(cfg: DictConfig) -> tuple[RunSettings, FilterConfig]:
     """``filter_data.py``'s composed config, read once: the shared groups and ``filter``."""
     config = resolved(cfg)
@@ -214,9 +255,12 @@ def run_filter(cfg: DictConfig) -> FilterReport | None:
 def filter_questions(run: RunSettings, settings: FilterConfig) -> FilterReport | None:
     """Filter ``run.data`` with ``run.model`` (or re-decide ``filter.reuse_rewards``). Every rank of a launch runs
     this; rank 0 merges, writes and returns the report (the others: None)."""
+    check_outputs(run, settings)
     start_inference_processes(run)
     out_dir = Path(settings.output_dir)
-    samples = main_first(lambda: load_train_samples(run.data, check_images=is_main()))
+    # the family's image limits, as training checks them: the filter refuses what training would
+    image_check = adapter_class(run.model.adapter).image_check(run.model)
+    samples = main_first(lambda: load_train_samples(run.data, model_check=image_check, check_images=is_main()))
     report: FilterReport | None
     if settings.reuse_rewards:
         if world_size() > 1:
@@ -231,6 +275,7 @@ def filter_questions(run: RunSettings, settings: FilterConfig) -> FilterReport |
         report = merge(samples, records, settings, out_dir)
     else:
         adapter = build_model_adapter(run, resolve_device(run.device))
+        claim_folder(out_dir, filter_identity(run, settings), settings.overwrite, "filter.overwrite", OUTPUTS)
         scored = drop_long_prompts(samples, adapter, run.data, settings.max_new_tokens)
         shard_dir = out_dir / "shards"
         score_questions(run, settings, adapter, scored, shard_dir)

@@ -16,6 +16,7 @@ import pytest
 
 from mixed_r1.data.schema import Sample, load_samples, write_samples
 from mixed_r1.data.synthetic import SyntheticSpec, generate
+from mixed_r1.errors import ConfigError, DataError
 from mixed_r1.filter import decide
 from mixed_r1.shards import read_shard
 from tests.conftest import ENV, ROOT, compose_train, launches_processes
@@ -169,3 +170,55 @@ def test_two_processes_filter_like_one(warmed_model, planted_data, tmp_path):
     assert sorted(p.name for p in (two / "shards").iterdir()) == ["rank-00000.jsonl", "rank-00001.jsonl"]
     assert all(read_shard(p) for p in (two / "shards").iterdir())  # both ranks scored questions
     assert kept_ids(two) == kept_ids(one) and rewards_by_id(two) == rewards_by_id(one)
+
+
+# ----------------------------------------------------------------------------- issue 23: what the filter refuses
+def few_questions(folder: Path, count: int = 4) -> Path:
+    generate(folder, SyntheticSpec(num_samples=count, image_size=56, seed=5))
+    return folder / "train.jsonl"
+
+
+def test_a_kept_file_on_the_filters_own_input_is_refused_and_the_source_kept(tmp_path):
+    data = few_questions(tmp_path / "data")
+    source = data.read_bytes()
+    rewards = tmp_path / "earlier" / "rewards.jsonl"
+    rewards.parent.mkdir()
+    rewards.write_text("".join(json.dumps({"id": s.id, "type": s.type, "source": s.source, "chunk": 0,
+                                           "rewards": [0.0, float(i % 2)], "accuracy": [0.0, float(i % 2)],
+                                           "format": [1.0, 1.0]}) + "\n"
+                               for i, s in enumerate(load_samples(data, check_images=False))))
+    with pytest.raises(ConfigError, match=rf"filter.kept_file would write {data}, which is the filter's input"):
+        run_filter_here(tmp_path / "no-model", data, tmp_path / "out", f"filter.reuse_rewards={rewards}",
+                        f"filter.kept_file={data}", "model.build_dir=/nonexistent")
+    assert data.read_bytes() == source
+
+
+def test_the_filter_refuses_an_image_the_model_family_refuses_as_training_does(tmp_path):
+    from PIL import Image
+
+    data = few_questions(tmp_path / "data")
+    samples = load_samples(data, check_images=False)
+    thin = tmp_path / "data" / "thin.png"
+    Image.new("RGB", (402, 2), "white").save(thin)  # an aspect ratio of 201: Qwen2.5-VL's processor refuses it
+    samples[1] = Sample(id="thin", image=str(thin), problem=samples[1].problem, answer=samples[1].answer,
+                        type=samples[1].type, source=samples[1].source, image_size=(402, 2), options=samples[1].options)
+    data = write_samples(samples, tmp_path / "data" / "with_thin.jsonl")
+    with pytest.raises(DataError, match=r"thin.*Qwen2.5-VL's processor rejects it"):
+        run_filter_here(tmp_path / "no-model", data, tmp_path / "out", f"filter.reuse_rewards={tmp_path / 'r.jsonl'}",
+                        "model.build_dir=/nonexistent")
+
+
+@filter_group
+def test_a_rerun_with_other_settings_is_refused_or_started_over(tiny_checkpoints, tmp_path):
+    """Another filter.num_samples into the same folder never takes the first run's rewards as its own."""
+    data = few_questions(tmp_path / "data", count=3)
+    out = tmp_path / "run"
+    model = tiny_checkpoints["tiny_qwen"]
+    run_filter_here(model, data, out, "filter.num_samples=2", "filter.max_new_tokens=4")
+    assert all(len(r["rewards"]) == 2 for r in rewards_by_id(out).values())
+    with pytest.raises(ConfigError, match=r"holds outputs of another run.*num_samples: 2 there, 3 now.*"
+                                          r"filter.overwrite=true"):
+        run_filter_here(model, data, out, "filter.num_samples=3", "filter.max_new_tokens=4")
+    run_filter_here(model, data, out, "filter.num_samples=3", "filter.max_new_tokens=4", "filter.overwrite=true")
+    assert all(len(r["rewards"]) == 3 for r in rewards_by_id(out).values())
+    assert json.loads((out / "produced_by.json").read_text())["num_samples"] == 3

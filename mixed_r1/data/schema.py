@@ -19,15 +19,26 @@ A sample is one JSON object per line of a JSONL file:
 
 Bad ground truth is a data error raised at load time with the file, line and sample id,
 never a crash in the middle of training.
+
+What sample text may hold (decided once, for every model family): ``problem``, a text ``answer`` and each
+option are valid Unicode (no lone UTF-16 surrogate such as JSON ``"\\ud800"``, which the tokenizer cannot
+encode) and contain none of :data:`STRUCTURE_TOKENS`, the strings a family's tokenizer reads as one special
+token (chat turns, image placeholders): such text is refused at load, never escaped, since an image
+placeholder in a problem breaks the image-token count mid-run and ``<|im_end|>`` fakes a chat turn. The list is
+the union over the families, so a file valid for one family is valid for all and ``validate`` needs no model.
+An answer (or problem) made only of invisible characters (zero-width space, other format characters,
+whitespace) is empty after normalisation and refused like an empty one.
 """
 from __future__ import annotations
 
 import json
+import unicodedata
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
+import numpy as np
 from PIL import Image
 
 from mixed_r1.data.sample_types import REGISTRY
@@ -59,16 +70,58 @@ class Sample:
         return record
 
 
+# the strings Qwen2.5-VL's and InternVL2.5's tokenizers read as one special/added token (their
+# tokenizer_config.json's added_tokens; the tiny twins hold a subset, tests/test_reliability_text.py checks it)
+STRUCTURE_TOKENS: tuple[str, ...] = (
+    # Qwen2.5 (both families' text model)
+    "<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|object_ref_start|>", "<|object_ref_end|>",
+    "<|box_start|>", "<|box_end|>", "<|quad_start|>", "<|quad_end|>", "<|vision_start|>", "<|vision_end|>",
+    "<|vision_pad|>", "<|image_pad|>", "<|video_pad|>", "<tool_call>", "</tool_call>", "<|fim_prefix|>",
+    "<|fim_middle|>", "<|fim_suffix|>", "<|fim_pad|>", "<|repo_name|>", "<|file_sep|>",
+    # InternVL2.5
+    "<img>", "</img>", "<IMG_CONTEXT>", "<quad>", "</quad>", "<ref>", "</ref>", "<box>", "</box>",
+)
+# not seen: zero-width and other format characters (Cf), controls (Cc), separators (Z*)
+INVISIBLE_CATEGORIES = frozenset({"Cf", "Cc", "Zs", "Zl", "Zp"})
+
 MAX_OPTIONS = 26  # option letters A-Z
 MAX_REPORTED = 50  # problems listed in one DataError (the rest are counted)
 # a function an adapter provides: why its model cannot take an image of (width, height), or None
 ImageCheck = Callable[[int, int], "str | None"]
 
 
+def check_unicode(key: str, value: str) -> None:
+    """A ValueError naming ``key`` when ``value`` holds a lone UTF-16 surrogate (valid JSON, invalid text:
+    the tokenizer fails on it with a raw TypeError)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise ValueError(f"field '{key}' is not valid Unicode: a lone UTF-16 surrogate "
+                         f"U+{ord(value[err.start]):04X} at character {err.start + 1}") from None
+
+
+def visible(text: str) -> str:
+    """``text`` without the characters nobody sees (NFKC-normalised first): empty when it only looks filled."""
+    return "".join(c for c in unicodedata.normalize("NFKC", text) if unicodedata.category(c) not in INVISIBLE_CATEGORIES)
+
+
+def check_prompt_text(key: str, value: str) -> None:
+    """What text that reaches a prompt or a target may hold (module docstring): a ValueError naming ``key``."""
+    check_unicode(key, value)
+    found = [token for token in STRUCTURE_TOKENS if token in value]
+    if found:
+        raise ValueError(f"field '{key}' holds {', '.join(found)}, which the model's tokenizer reads as structure "
+                         f"(a chat turn or an image placeholder), not as text")
+    if value.strip() and not visible(value):
+        raise ValueError(f"field '{key}' is empty after normalisation (only invisible characters: "
+                         f"{' '.join(f'U+{ord(c):04X}' for c in dict.fromkeys(value))})")
+
+
 def _text(record: dict[str, Any], key: str) -> str:
     value = record.get(key)
     if not isinstance(value, str) or not value.strip():
         raise ValueError(f"field '{key}' must be a non-empty string, got {value!r}")
+    check_unicode(key, value)
     return value
 
 
@@ -83,12 +136,15 @@ def sample_from_json(record: Any, root: Path) -> Sample:
     if not (isinstance(sample_id, str) and sample_id.strip()) and not (isinstance(sample_id, int)
                                                                         and not isinstance(sample_id, bool)):
         raise ValueError(f"field 'id' must be a non-empty string or an integer, got {sample_id!r}")
+    if isinstance(sample_id, str):
+        check_unicode("id", sample_id)
     sample_type = record["type"]
     kind = REGISTRY.get(sample_type) if isinstance(sample_type, str) else None
     if kind is None:
         raise ValueError(f"field 'type' is {sample_type!r}; expected one of {', '.join(REGISTRY)}")
     image_text = _text(record, "image")
     problem = _text(record, "problem")
+    check_prompt_text("problem", problem)
     source = _text(record, "source") if record.get("source") is not None else "unknown"
     size = record.get("image_size")
     if not (isinstance(size, (list, tuple)) and len(size) == 2
@@ -102,6 +158,10 @@ def sample_from_json(record: Any, root: Path) -> Sample:
         raise ValueError(f"field 'options' must be a list of strings, got {options!r}")
     if options is not None and len(options) > MAX_OPTIONS:
         raise ValueError(f"field 'options' has {len(options)} options; at most {MAX_OPTIONS} (letters A-Z)")
+    for option in options or []:
+        check_prompt_text("options", option)
+    if isinstance(record["answer"], str):
+        check_prompt_text("answer", record["answer"])
     answer = kind.check_answer(sample_type, record["answer"], options, (size[0], size[1]))
     image = Path(image_text)
     if not image.is_absolute():
@@ -109,6 +169,53 @@ def sample_from_json(record: Any, root: Path) -> Sample:
     return Sample(id=str(sample_id), image=str(image), problem=problem, answer=answer, type=sample_type,
                   source=source, image_size=(size[0], size[1]), options=list(options) if options is not None else None,
                   meta=dict(meta or {}))
+
+
+SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")  # 16-bit grey (PNG, TIFF); "I" as PIL may open them
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """``image`` as the 8-bit RGB the model's processor expects, whatever its mode: 16-bit grey scaled to
+    8 bits (``convert("RGB")`` clips every value above 255 to white), transparency (``RGBA``, ``LA``, ``PA``,
+    a palette or grey image with a ``transparency`` entry) composited onto white as transformers'
+    ``convert_to_rgb`` does (``convert("RGB")`` alone shows the colour under a transparent pixel), anything
+    else (``CMYK``, ``P``, ``L``, ``1``) by PIL's own conversion. The one place an image's mode is normalised:
+    training prompts open theirs through :func:`open_sample_image`."""
+    if image.mode == "RGB" and image.info.get("transparency") is None:
+        return image
+    if image.mode in SIXTEEN_BIT_MODES:
+        values = np.clip(np.asarray(image, dtype=np.int64), 0, 65535)
+        return Image.fromarray(((values * 255 + 32767) // 65535).astype(np.uint8)).convert("RGB")  # 2-D uint8: "L"
+    if "A" in image.getbands() or image.info.get("transparency") is not None:
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return image.convert("RGB")
+
+
+def open_rgb(path: str | Path) -> Image.Image:
+    """The image at ``path``, decoded and normalised by :func:`to_rgb`."""
+    with Image.open(path) as image:
+        image.load()
+        return to_rgb(image)
+
+
+def open_sample_image(sample: Sample) -> Image.Image:
+    """``sample``'s image for a prompt, checked against what the load saw: a file deleted since the data
+    loaded, or replaced by one of another size (a grounding box would no longer fit), is a
+    :class:`DataError` naming the sample and path, never a raw ``FileNotFoundError`` or a silent mis-scale.
+    The run stops on it (there is no skip-and-count policy yet)."""
+    where = f"sample {sample.id}: image {sample.image}"
+    try:
+        image = open_rgb(sample.image)
+    except FileNotFoundError:
+        raise DataError(f"{where} is gone: it was there when the data loaded (deleted or moved since)") from None
+    except (OSError, ValueError, Image.DecompressionBombError) as err:
+        raise DataError(f"{where} is no longer a readable image ({err}); it was when the data loaded") from None
+    if image.size != tuple(sample.image_size):
+        raise DataError(f"{where} is now {image.size[0]}x{image.size[1]} but its image_size is "
+                        f"{list(sample.image_size)} (changed since the data loaded; a box would no longer fit)")
+    return image
 
 
 def image_problem(sample: Sample, model_check: ImageCheck | None = None) -> str | None:

@@ -20,17 +20,18 @@ import torch
 from omegaconf import DictConfig
 from PIL import Image
 
-from mixed_r1.components import build_model_adapter, start_inference_processes
+from mixed_r1.components import build_model_adapter, model_identity, start_inference_processes
+from mixed_r1.data.schema import to_rgb
 from mixed_r1.engine import resolve_device
 from mixed_r1.engine.distributed import barrier, is_main, world_size
-from mixed_r1.errors import DataError
+from mixed_r1.errors import ConfigError, DataError
 from mixed_r1.eval.benchmarks import TABLE_1, Benchmark, EvalItem, Judgement, answer_text, benchmark
 from mixed_r1.eval.extractor import Extractor, build_extractor
 from mixed_r1.eval.settings import EvalConfig
 from mixed_r1.models import ModelAdapter, passes
 from mixed_r1.progress import progress_bar
 from mixed_r1.settings import RunSettings, resolved, run_settings
-from mixed_r1.shards import append_records, plan_chunks, rank_file, read_shards
+from mixed_r1.shards import append_records, claim_folder, plan_chunks, rank_file, read_shards
 from mixed_r1.typed import settings_from
 
 log = logging.getLogger("mixed_r1")
@@ -49,7 +50,8 @@ def decode_image(value: Any) -> Image.Image:
         value = value.get("bytes") or value.get("path")
     source = io.BytesIO(value) if isinstance(value, (bytes, bytearray)) else value
     with Image.open(source) as image:
-        return image.convert("RGB")
+        image.load()
+        return to_rgb(image)  # 16-bit, transparent, CMYK images as the processor expects them (as in training)
 
 
 def generate_predictions(name: str, items: Sequence[EvalItem], adapter: ModelAdapter,
@@ -140,13 +142,75 @@ def average(results: dict[str, BenchmarkResult]) -> float:
 
 
 def load_items(bench: Benchmark, data_root: Path, limit: int | None) -> list[EvalItem]:
+    """Every item of ``bench`` below ``data_root`` (the first ``limit``), each row's columns and embedded images
+    checked while reading (:func:`~mixed_r1.eval.benchmarks.base.read_rows`); an error names the benchmark."""
     folder = data_root / bench.folder
     if not folder.is_dir():
         raise DataError(f"{folder}: {bench.name} not found; download {bench.hf_id} there (README, 'Evaluation')")
-    items = bench.load(folder)
+    try:
+        items = bench.load(folder)
+    except DataError as err:
+        raise DataError(f"{bench.name}: {err}") from None
     if not items:
         raise DataError(f"{folder}: no {bench.split} items of {bench.hf_id}")
     return items[:limit] if limit else items
+
+
+# what a native evaluation writes into eval.output_dir, resumed or scored by a later run with the same identity
+OUTPUTS = ("shards", "predictions", "results.json", "table1_row.md")
+
+
+def evaluation_identity(run: RunSettings, settings: EvalConfig) -> dict[str, Any]:
+    """Everything that decides the predictions in ``eval.output_dir``: the model (path, family, dtype, system
+    prompt, its weights' identity), the prompt, the generation settings and the items (``limit``)."""
+    return {"model": model_identity(run),
+            "thinking": settings.thinking, "template": run.prompt.template if settings.thinking else None,
+            "temperature": settings.temperature, "max_new_tokens": settings.max_new_tokens,
+            "batch_size": settings.batch_size, "limit": settings.limit, "seed": run.seed}
+
+
+def check_evaluation_inputs(run: RunSettings, settings: EvalConfig) -> None:
+    """Everything an evaluation needs that can be checked without a model, so that a typo ends a run at
+    start-up, not after hours of training (``eval.after_training``): the benchmarks' folders below
+    ``eval.data_root`` with shards in them (native backend), lmms-eval (``eval.backend=lmms_eval``), and
+    ``eval.extractor_path`` (``eval.extractor=local``). The rows themselves are checked when they load."""
+    if settings.backend == "lmms_eval":
+        from importlib import metadata
+
+        try:
+            metadata.version("lmms-eval")
+        except metadata.PackageNotFoundError:
+            raise ConfigError("eval.backend=lmms_eval needs lmms-eval: pip install -r requirements-eval.txt") from None
+    else:
+        if not settings.data_root:
+            raise ConfigError("eval.data_root is not set: name the folder holding each benchmark's download "
+                              "(README, 'Evaluation')")
+        data_root = Path(settings.data_root)
+        if not data_root.is_dir():
+            raise ConfigError(f"eval.data_root={settings.data_root!r}: folder not found (README, 'Evaluation')")
+        for name in settings.benchmarks:
+            bench = benchmark(name)
+            folder = data_root / bench.folder
+            if not folder.is_dir():
+                raise DataError(f"{folder}: {bench.name} not found below eval.data_root; download {bench.hf_id} "
+                                f"there (README, 'Evaluation')")
+            bench.shards(folder)  # a DataError naming the folder when it holds no shard of the split
+    if settings.extractor == "local" and settings.extractor_path and not _local_model(settings.extractor_path):
+        raise ConfigError(f"eval.extractor_path={settings.extractor_path!r}: neither a local folder nor a model in "
+                          f"the Hugging Face cache")
+
+
+def _local_model(path: str) -> bool:
+    """A checkpoint folder, or a hub id: in the local cache when offline (HF_HUB_OFFLINE), else well-formed."""
+    if Path(path).is_dir():
+        return True
+    from huggingface_hub import constants, try_to_load_from_cache
+
+    try:
+        cached = try_to_load_from_cache(path, "config.json")
+    except ValueError:  # not a valid hub id either
+        return False
+    return isinstance(cached, str) or not constants.HF_HUB_OFFLINE
 
 
 def eval_settings(cfg: DictConfig) -> tuple[RunSettings, EvalConfig]:
@@ -163,6 +227,7 @@ def run_eval(cfg: DictConfig) -> dict[str, Any] | None:
 def evaluate(run: RunSettings, settings: EvalConfig) -> dict[str, Any] | None:
     """Score ``run.model`` on ``settings.benchmarks``. Every rank of a launch runs this; rank 0 scores, writes and
     returns the results (the others: None)."""
+    check_evaluation_inputs(run, settings)
     if settings.backend == "lmms_eval":
         from mixed_r1.eval.lmms import run_lmms_eval
 
@@ -173,6 +238,8 @@ def evaluate(run: RunSettings, settings: EvalConfig) -> dict[str, Any] | None:
     items = {name: load_items(bench, data_root, settings.limit) for name, bench in benches.items()}  # fail early
     device = resolve_device(run.device)
     adapter = build_model_adapter(run, device)  # a tiny model is built once
+    # after the build: a tiny model's weights exist from here on
+    claim_folder(out_dir, evaluation_identity(run, settings), settings.overwrite, "eval.overwrite", OUTPUTS)
     model = adapter.load_model(trainable=False).to(device)
     for name in settings.benchmarks:
         generate_predictions(name, items[name], adapter, model, settings, run.prompt.template, run.seed,

@@ -26,6 +26,8 @@ class EvalConfig:
     backend: str
     method: str  # the Method column of the Markdown row
     output_dir: str
+    # outputs in output_dir from another model or other settings: refused (false) or removed to start over (true)
+    overwrite: bool = False
 
     def __post_init__(self) -> None:
         unknown = [b for b in self.benchmarks if b not in NAMES]

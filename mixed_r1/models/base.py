@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Sequence
 import torch
 from PIL import Image
 
-from mixed_r1.data.schema import Sample
+from mixed_r1.data.schema import ImageCheck, Sample, open_sample_image
 from mixed_r1.errors import ConfigError
 from mixed_r1.models.batch import Completions, PromptBatch
 from mixed_r1.models.settings import ModelSettings, PromptSettings
@@ -27,15 +27,26 @@ if TYPE_CHECKING:
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
+def options_text(options: Sequence[str]) -> str:
+    """The canonical listing of a question's options: ``Options: A. red B. blue``."""
+    return "Options: " + " ".join(f"{chr(ord('A') + i)}. {o}" for i, o in enumerate(options))
+
+
 def question_text(sample: Sample, prompt: PromptSettings) -> str:
     """The user text: the problem, the per-type answer hint and the reasoning instruction (``prompt.template``: our
     wording of the fixed prompt the paper adds after each question; the paper does not print it).
     ``prompt.thinking=false`` gives the paper's "no thinking" baseline prompt.
+
+    A sample's ``options`` are appended in one canonical form (:func:`options_text`) unless the problem already
+    ends with exactly that listing of its own options (the synthetic generator prints them so): decided from
+    the data, never from the word "Options:", which a question about call and put options may hold.
     """
     template = prompt.template if prompt.thinking else prompt.no_thinking_template
     options = ""
-    if sample.options and "Options:" not in sample.problem:
-        options = " Options: " + " ".join(f"{chr(ord('A') + i)}. {o}" for i, o in enumerate(sample.options))
+    if sample.options:
+        listed = options_text(sample.options)
+        if not " ".join(sample.problem.split()).endswith(" ".join(listed.split())):
+            options = " " + listed
     hint = prompt.hints.get(sample.type, "")
     text = template.format(problem=sample.problem + options, hint=hint)
     return " ".join(text.split())
@@ -150,10 +161,18 @@ class ModelAdapter(ABC):
         text = getattr(self.model_config, "text_config", self.model_config)
         return int(text.max_position_embeddings)
 
+    @classmethod
+    def image_check(cls, settings: ModelSettings) -> ImageCheck | None:
+        """This family's limits on an image shape under ``settings`` (a function saying why a width x height
+        is refused; None: no limits), from the settings alone: training's load (:meth:`image_problem`) and
+        ``python -m mixed_r1.data validate --model NAME`` apply the same check, without loading a model."""
+        return None
+
     def image_problem(self, width: int, height: int) -> str | None:
         """Why this family's processor cannot take a ``width`` x ``height`` image (None: it can); checked
         for every sample at load time, so a bad image fails the start, not a step hours in."""
-        return None
+        check = type(self).image_check(self.settings)
+        return check(width, height) if check is not None else None
 
     @abstractmethod
     def box_to_model_frame(self, box: Sequence[float], image_size: tuple[int, int]) -> list[float]:
@@ -167,7 +186,7 @@ class ModelAdapter(ABC):
     def prompt_batch(self, samples: Sequence[Sample]) -> PromptBatch:
         """Chat-formatted, left-padded prompts with their images (one image per training sample)."""
         return self.chat_batch([question_text(s, self.prompt) for s in samples],
-                               [[Image.open(s.image).convert("RGB")] for s in samples])
+                               [[open_sample_image(s)] for s in samples])
 
     def chat_batch(self, questions: Sequence[str], images: Sequence[Sequence[Image.Image]]) -> PromptBatch:
         """Left-padded chat prompts: row i is ``images[i]`` (their placeholders in order) then

@@ -8,6 +8,7 @@ from typing import Any, Mapping, Sequence
 import torch
 from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import smart_resize
 
+from mixed_r1.data.schema import ImageCheck
 from mixed_r1.errors import ConfigError
 from mixed_r1.models.base import ModelAdapter
 from mixed_r1.models.batch import Completions, PromptBatch
@@ -43,6 +44,7 @@ class QwenVLAdapter(ModelAdapter):
     SUPPRESSED_TOKENS = ("<|image_pad|>", "<|video_pad|>", "<|vision_start|>", "<|vision_end|>")
     SETTINGS = QwenVLSettings
     settings: QwenVLSettings
+    PATCH_FACTOR = 28  # 14-px patches merged 2x2: the resize multiple (checked against the processor on load)
 
     def __init__(self, settings: ModelSettings, prompt: PromptSettings, device: torch.device) -> None:
         assert isinstance(settings, QwenVLSettings), "settings are read into the family's SETTINGS class"
@@ -50,6 +52,9 @@ class QwenVLAdapter(ModelAdapter):
         self.image_processor.size = {"shortest_edge": self.settings.min_pixels, "longest_edge": self.settings.max_pixels}
         self.merge_size = self.image_processor.merge_size
         self.patch_factor = self.image_processor.patch_size * self.merge_size  # 28
+        if self.patch_factor != self.PATCH_FACTOR:  # image_check (no processor at hand) assumes it
+            raise ConfigError(f"model.path={settings.path}: the image processor resizes to multiples of "
+                              f"{self.patch_factor}, not Qwen2.5-VL's {self.PATCH_FACTOR}")
         self.image_token_id = self.tokenizer.convert_tokens_to_ids(self.IMAGE_TOKEN)
 
     @classmethod
@@ -106,13 +111,20 @@ class QwenVLAdapter(ModelAdapter):
         new_w, new_h = self.resized((width, height))
         return (new_w // self.patch_factor) * (new_h // self.patch_factor)  # after the 2x2 merge
 
-    def image_problem(self, width: int, height: int) -> str | None:
+    @classmethod
+    def image_check(cls, settings: ModelSettings) -> ImageCheck:
         """The processor's smart resize refuses some shapes (an aspect ratio above 200, for one)."""
-        try:
-            self.resized((width, height))
-        except ValueError as err:
-            return f"Qwen2.5-VL's processor rejects it: {err}"
-        return None
+        assert isinstance(settings, QwenVLSettings), "settings are read into the family's SETTINGS class"
+
+        def problem(width: int, height: int) -> str | None:
+            try:
+                smart_resize(height, width, factor=cls.PATCH_FACTOR, min_pixels=settings.min_pixels,
+                             max_pixels=settings.max_pixels)
+            except ValueError as err:
+                return f"Qwen2.5-VL's processor rejects it: {err}"
+            return None
+
+        return problem
 
     def resized(self, image_size: tuple[int, int]) -> tuple[int, int]:
         """(width, height) after the processor's smart resize."""

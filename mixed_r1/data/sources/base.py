@@ -81,6 +81,25 @@ def _arrow_batches(path: Path) -> Iterator[Any]:
         yield from reader
 
 
+def _table_batches(file: Path) -> Iterator[list[Any]]:
+    """The rows of a parquet/arrow file, batch by batch. A truncated or corrupt file (an interrupted
+    download) is a :class:`DataError` naming it, never a pyarrow traceback that does not."""
+    import pyarrow as pa  # only converters of arrow/parquet layouts need it
+
+    try:
+        if file.suffix == ".parquet":
+            import pyarrow.parquet as pq
+
+            batches: Iterable[Any] = pq.ParquetFile(file).iter_batches(batch_size=256)
+        else:
+            batches = _arrow_batches(file)
+        for batch in batches:
+            yield batch.to_pylist()
+    except (pa.ArrowException, OSError, EOFError) as err:
+        raise DataError(f"{file}: unreadable {file.suffix[1:]} file ({type(err).__name__}: {err}); it is truncated or "
+                        f"corrupt — download or write it again") from None
+
+
 def read_records(path: str | Path) -> Iterator[tuple[Where, Any]]:
     """``(where, record)`` for every record of a file or of every shard in a folder: parquet and arrow
     rows as dicts (embedded images stay ``{"bytes", "path"}`` dicts), JSONL lines, or the items of a
@@ -90,15 +109,9 @@ def read_records(path: str | Path) -> Iterator[tuple[Where, Any]]:
     in_folder = path.is_dir()
     for file in _record_files(path):
         if file.suffix in (".parquet", ".arrow"):
-            if file.suffix == ".parquet":
-                import pyarrow.parquet as pq
-
-                batches: Iterable[Any] = pq.ParquetFile(file).iter_batches(batch_size=256)
-            else:
-                batches = _arrow_batches(file)
             row = 0
-            for batch in batches:
-                for record in batch.to_pylist():
+            for batch in _table_batches(file):
+                for record in batch:
                     yield Where(file, f"row {row}"), record
                     row += 1
         elif file.suffix == ".jsonl":
@@ -272,6 +285,18 @@ def file_key(file: Path, root: Path | None) -> str:
     return file.stem
 
 
+def check_output(output: Path) -> None:
+    """Refuse an output file path that cannot be written before any work: an existing folder, or a path
+    below a regular file (else a whole conversion ends in a raw ``IsADirectoryError``/``FileExistsError``)."""
+    if output.is_dir():
+        raise DataError(f"{output}: the output is an existing folder; name a .jsonl file (e.g. {output / 'samples.jsonl'})")
+    for parent in output.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise DataError(f"{output}: cannot write the output below {parent}, which is a file, not a folder")
+            break
+
+
 def run_conversion(name: str, convert: Converter, records: Iterable[tuple[Where, Any]], output: Path,
                    images: ImageStore, root: Path | None = None) -> ConversionReport:
     """Convert ``records`` (read below ``root``, the input folder) with ``convert``; every sample is checked
@@ -279,6 +304,7 @@ def run_conversion(name: str, convert: Converter, records: Iterable[tuple[Where,
     data: a sample whose id repeats an earlier one is kept as ``<id>-<n>`` and counted. Writes ``output``
     atomically and a ``<output>.report.json`` beside it."""
     output = Path(output)
+    check_output(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     report = ConversionReport(name, "", str(output))
     seen: set[str] = set()
@@ -347,6 +373,7 @@ def run_export(name: str, export: Exporter, samples: Iterable[Sample], output: P
                ctx: ExportContext) -> ConversionReport:
     """Write ``samples`` in a peer project's layout; a sample the layout cannot express is a counted skip."""
     output = Path(output)
+    check_output(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     report = ConversionReport(name, "", str(output))
     fd, tmp = tempfile.mkstemp(dir=output.parent, suffix=".part")

@@ -69,9 +69,13 @@ def item(index: int, record: dict[str, Any], where: str) -> EvalItem:
                     direct_prompt=question + POST_PROMPT)
 
 
+# what every published row must hold (Benchmark.columns): read_rows names a file or row without it
+COLUMNS = ("question", "options", "answer", "image")
+
+
 def load(folder: Path) -> list[EvalItem]:
     """Every test record below ``folder``, numbered in published order."""
-    rows = read_rows(split_shards(folder, SPLIT))
+    rows = read_rows(split_shards(folder, SPLIT), COLUMNS)
     return [item(index, record, where) for index, (where, record) in enumerate(rows)]
 
 
@@ -122,4 +126,5 @@ BENCHMARK = Benchmark(
     judge=judge,
     synthetic=synthetic_shards,
     rule_source="lmms-eval lmms_eval/tasks/ai2d (utils.py ai2d_doc_to_target, MultiChoiceRegexFilter; ai2d.yaml exact_match)",
+    columns=COLUMNS,
 )

@@ -11,11 +11,14 @@ responses, and the same scorer serves our runner and lmms-eval's predictions.
 """
 from __future__ import annotations
 
+import io
 import random
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
+
+from PIL import Image
 
 from mixed_r1.data.sources.base import read_records
 from mixed_r1.errors import DataError
@@ -52,8 +55,8 @@ def mean_percent(records: Sequence[dict[str, Any]], scores: Sequence[float]) -> 
 class Benchmark:
     """Everything the project knows of one benchmark, in one place: its module ``eval/benchmarks/<name>.py``.
 
-    To add a benchmark, write that module (its ``BENCHMARK`` with a loader, the official scorer and a
-    ``synthetic`` writer; :mod:`~mixed_r1.eval.benchmarks.parsing` and :mod:`~mixed_r1.eval.benchmarks.tiny_sets`
+    To add a benchmark, write that module (its ``BENCHMARK`` with a loader, the columns it reads, the official
+    scorer and a ``synthetic`` writer; :mod:`~mixed_r1.eval.benchmarks.parsing` and :mod:`~mixed_r1.eval.benchmarks.tiny_sets`
     hold what benchmarks share) and add its name to ``benchmarks.NAMES`` (Table 1's column order). No other code
     names it: the runner, the lmms-eval backend and ``python -m mixed_r1.eval.synthetic`` reach it through
     ``benchmark(name)``; which benchmarks a run scores is the config's ``eval.benchmarks``."""
@@ -71,6 +74,16 @@ class Benchmark:
     synthetic: Callable[[random.Random, int], list[Shard]]
     aggregate: Callable[[Sequence[dict[str, Any]], Sequence[float]], dict[str, float]] = mean_percent
     rule_source: str = ""  # where the scoring rule comes from (lmms-eval task folder, the benchmark's repo)
+    # the published columns every row must hold (not null) for the loader and scorer to read it: its id, question,
+    # answer and first image; ``load`` passes them to :func:`read_rows`, which names a file that lacks one
+    columns: tuple[str, ...] = ()
+    # the shard files ``load`` reads below the folder (a DataError when there are none); None: the split's shards
+    # (:func:`split_shards`). What a start-up check looks for without reading any row.
+    files: Callable[[Path], list[Path]] | None = None
+
+    def shards(self, folder: Path) -> list[Path]:
+        """The shard files ``load`` reads below ``folder``; a :class:`DataError` naming it when there are none."""
+        return self.files(folder) if self.files is not None else split_shards(folder, self.split)
 
 
 def answer_text(response: str) -> str:
@@ -105,10 +118,46 @@ def split_shards(folder: Path, split: str, subset: str | None = None, fallback_a
     raise DataError(f"{folder}: no .parquet/.arrow file of split '{split}' below this folder")
 
 
-def read_rows(files: Iterable[Path]) -> Iterator[tuple[str, dict[str, Any]]]:
-    """``(where, row)`` of every row of ``files``; anything but a row is a broken download."""
+def read_rows(files: Iterable[Path], columns: Sequence[str] = ()) -> Iterator[tuple[str, dict[str, Any]]]:
+    """``(where, row)`` of every row of ``files``; anything but a row is a broken download, and so is a row
+    without one of ``columns`` (the benchmark's :attr:`Benchmark.columns`) or with it null: without its answer
+    every item would score wrong, a result that looks like one. Every embedded image is decoded here, before any
+    generation: a damaged one is named by file, row and column rather than ending a run mid-generation."""
     for file in files:
         for where, record in read_records(file):
             if not isinstance(record, dict):
                 raise DataError(f"{where}: expected a row, got {type(record).__name__}")
+            for column in columns:
+                if column not in record:
+                    raise DataError(f"{where}{item_label(record)}: column '{column}' is missing (the published layout "
+                                    f"has {', '.join(repr(c) for c in columns)}; columns here: "
+                                    f"{', '.join(sorted(record)) or 'none'}); download the dataset again")
+                if record[column] is None:
+                    raise DataError(f"{where}{item_label(record)}: column '{column}' is null; the published layout "
+                                    f"always fills it")
+            for column, value in record.items():
+                if isinstance(value, dict) and value.get("bytes"):
+                    verify_image(value["bytes"], f"{where}{item_label(record)}, column '{column}'")
             yield str(where), record
+
+
+ID_COLUMNS = ("id", "pid", "index", "question_id")  # what the published layouts call an item's id
+
+
+def item_label(record: dict[str, Any]) -> str:
+    """`` (item <id>)`` for a row that carries an id column, else nothing (the row number names the item)."""
+    for column in ID_COLUMNS:
+        if record.get(column) is not None:
+            return f" (item {column}={record[column]})"
+    return ""
+
+
+def verify_image(data: bytes, where: str) -> None:
+    """Decode an embedded image completely (a truncated file opens but fails to load); a damaged one is a
+    :class:`DataError` saying where it is."""
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
+        raise DataError(f"{where}: the image cannot be decoded ({type(err).__name__}: {err}); the file is damaged, "
+                        f"download it again") from None

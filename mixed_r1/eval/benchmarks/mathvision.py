@@ -450,12 +450,16 @@ def chosen_split(folder: Path) -> tuple[str, list[Path]]:
                     f"`hf download MathLLMs/MathVision --repo-type dataset --local-dir {folder}`")
 
 
+# what every published row must hold (Benchmark.columns): read_rows names a file or row without it
+COLUMNS = ("id", "question", "answer", IMAGE_FIELD)
+
+
 def load(folder: Path) -> list[EvalItem]:
     """Every question of the split :func:`chosen_split` picks; each record says its split in ``_split``."""
     split, files = chosen_split(folder)
     items: list[EvalItem] = []
     seen: set[str] = set()
-    for where, row in read_rows(files):
+    for where, row in read_rows(files, COLUMNS):
         qid = str(row.get("id", "")).strip()
         if not qid or qid in seen:
             raise DataError(f"{where}: {'missing' if not qid else 'duplicate'} id {qid!r}")
@@ -518,4 +522,6 @@ BENCHMARK = Benchmark(
     aggregate=aggregate,
     rule_source="mathllm/MATH-V evaluation/evaluate.py + evaluation/utils.py; "
                 "lmms-eval lmms_eval/tasks/mathvision/utils.py (mathvision_process_results, mathvision_doc_to_text)",
+    columns=COLUMNS,
+    files=lambda folder: chosen_split(folder)[1],
 )

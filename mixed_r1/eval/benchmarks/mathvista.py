@@ -503,6 +503,10 @@ def direct_prompt(record: dict[str, Any]) -> str:
     return "\n".join(part for part in (_question_line(record), choice_lines, instruction) if part)
 
 
+# what every published row must hold (Benchmark.columns): read_rows names a file or row without it
+COLUMNS = ("pid", "question", "answer", "question_type", "answer_type", IMAGE_FIELD)
+
+
 def load(folder: Path) -> list[EvalItem]:
     """Every testmini question under ``folder`` (see the module docstring for the layout)."""
     files = split_shards(folder, SPLIT)
@@ -511,7 +515,7 @@ def load(folder: Path) -> list[EvalItem]:
                         f"`hf download AI4Math/MathVista --repo-type dataset --local-dir {folder}`")
     items: list[EvalItem] = []
     seen: set[str] = set()
-    for where, row in read_rows(files):
+    for where, row in read_rows(files, COLUMNS):
         pid = str(row.get("pid", "")).strip()
         if not pid or pid in seen:
             raise DataError(f"{where}: {'missing' if not pid else 'duplicate'} pid {pid!r}")
@@ -598,4 +602,5 @@ BENCHMARK = Benchmark(
     aggregate=aggregate,
     rule_source="lupantech/MathVista evaluation/extract_answer.py + calculate_score.py; "
                 "lmms-eval lmms_eval/tasks/mathvista/mathvista_evals.py (format-prompt)",
+    columns=COLUMNS,
 )

@@ -93,11 +93,20 @@ def _item(record: dict[str, Any]) -> EvalItem:
                     direct_prompt=f"{question}\n{POST_PROMPT}")
 
 
+def shard_files(folder: Path) -> list[Path]:
+    """The shards ``load`` reads below ``folder`` (``Benchmark.files``)."""
+    return split_shards(folder, SPLIT, SUBSET)
+
+
+# what every published row must hold (Benchmark.columns): read_rows names a file or row without it
+COLUMNS = ("index", "question", "answer", "image")
+
+
 def load(folder: Path) -> list[EvalItem]:
     """Every row of the en dev split below ``folder``, rotated copies included (circular evaluation
     needs them all)."""
     items: list[EvalItem] = []
-    for _, record in read_rows(split_shards(folder, SPLIT, SUBSET)):
+    for _, record in read_rows(shard_files(folder), COLUMNS):
         items.append(_item(record))
     return items
 
@@ -196,4 +205,6 @@ BENCHMARK = Benchmark(
     aggregate=aggregate,
     rule_source="VLMEvalKit vlmeval/utils/matching_util.py (can_infer) and vlmeval/dataset/utils/multiple_choice.py "
                 "(mcq_circular_eval); prompt: lmms-eval lmms_eval/tasks/mmbench/en_utils.py",
+    columns=COLUMNS,
+    files=shard_files,
 )

@@ -144,9 +144,13 @@ def item(record: dict[str, Any], where: str) -> EvalItem:
     return EvalItem(id=record["id"], record=kept, images=images, question=question, hint=hint, direct_prompt=direct)
 
 
+# what every published row must hold (Benchmark.columns): read_rows names a file or row without it
+COLUMNS = ("id", "question", "options", "answer", "image_1")
+
+
 def load(folder: Path) -> list[EvalItem]:
     """Every validation record below ``folder``, in published order."""
-    return [item(record, where) for where, record in read_rows(split_shards(folder, SPLIT))]
+    return [item(record, where) for where, record in read_rows(split_shards(folder, SPLIT), COLUMNS)]
 
 
 # ----------------------------------------------------------------------------- reading a reply
@@ -331,4 +335,5 @@ BENCHMARK = Benchmark(
     synthetic=synthetic_shards,
     aggregate=aggregate,
     rule_source="MMMU-Benchmark/MMMU mmmu/utils/eval_utils.py; lmms-eval lmms_eval/tasks/mmmu/utils.py",
+    columns=COLUMNS,
 )

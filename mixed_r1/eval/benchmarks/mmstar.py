@@ -122,9 +122,18 @@ def _item(record: dict[str, Any]) -> EvalItem:
                     direct_prompt=question + POST_PROMPT)
 
 
+def shard_files(folder: Path) -> list[Path]:
+    """The shards ``load`` reads below ``folder`` (``Benchmark.files``)."""
+    return split_shards(folder, SPLIT, fallback_all=True)
+
+
+# what every published row must hold (Benchmark.columns): read_rows names a file or row without it
+COLUMNS = ("index", "question", "answer", "image")
+
+
 def load(folder: Path) -> list[EvalItem]:
     """Every question of the val split below ``folder``."""
-    return [_item(record) for _, record in read_rows(split_shards(folder, SPLIT, fallback_all=True))]
+    return [_item(record) for _, record in read_rows(shard_files(folder), COLUMNS)]
 
 
 def _percent_by(records: Sequence[dict[str, Any]], scores: Sequence[float], field: str) -> dict[str, float]:
@@ -192,4 +201,6 @@ BENCHMARK = Benchmark(
     rule_source="VLMEvalKit vlmeval/utils/matching_util.py (can_infer); MMStar-Benchmark/MMStar "
                 "eval/vlmeval/evaluate/mmstar.py (letter readings, category scores); prompt: lmms-eval "
                 "lmms_eval/tasks/mmstar/utils.py",
+    columns=COLUMNS,
+    files=shard_files,
 )
