@@ -9,6 +9,8 @@ half checkpoint that ``resume=auto`` would pick.
 """
 from __future__ import annotations
 
+import errno
+import hashlib
 import logging
 import os
 import random
@@ -22,7 +24,7 @@ import torch
 from mixed_r1.data.sampler import PromptSampler
 from mixed_r1.engine import Engine
 from mixed_r1.engine.distributed import barrier, is_main, rank
-from mixed_r1.errors import ConfigError
+from mixed_r1.errors import ConfigError, StorageError
 from mixed_r1.models import ModelAdapter
 
 STATE_FILE = "state.pt"
@@ -45,23 +47,37 @@ def set_rng_states(states: dict[str, Any]) -> None:
 
 
 def save_checkpoint(root: Path, step: int, phase_step: int, adapter: ModelAdapter, engine: Engine,
-                    reference_source: Path | None, sampler: PromptSampler, keep_last: int) -> Path:
+                    reference_source: Path | None, sampler: PromptSampler, keep_last: int,
+                    identity: dict[str, str] | None = None) -> Path:
     """Every rank joins (the policy export and the engine state are collective under DeepSpeed);
-    rank 0 writes the shared files, ``state.pt`` last, and renames the folder into place."""
+    rank 0 writes the shared files, ``state.pt`` last, and renames the folder into place. ``identity``
+    (:func:`run_identity`) is kept in ``state.pt``: a resume checks it. A save that fails for lack of space
+    removes its partial folder and says so; the previous checkpoint stays as it was."""
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"step_{step:08d}"
     tmp = root / f".tmp_step_{step:08d}"
     if is_main():
         shutil.rmtree(tmp, ignore_errors=True)
     barrier()
-    engine.export(adapter, engine.model, tmp / "policy")
-    engine.save_state(tmp / "engine")
-    torch.save(rng_states(), tmp / f"rng_rank{rank()}.pt")
-    barrier()
+    try:
+        engine.export(adapter, engine.model, tmp / "policy")
+        engine.save_state(tmp / "engine")
+        torch.save(rng_states(), tmp / f"rng_rank{rank()}.pt")
+        barrier()
+        if is_main():
+            if reference_source is not None:  # π_ref differs from model.path (a warm-up ran): keep it
+                shutil.copytree(reference_source, tmp / "reference")
+            torch.save({"step": step, "phase_step": phase_step, "sampler": sampler.state_dict(),
+                        "identity": identity or {}}, tmp / STATE_FILE)
+    except (OSError, RuntimeError) as err:  # torch.save reports a full disk as a RuntimeError of its writer
+        shutil.rmtree(tmp, ignore_errors=True)
+        if _out_of_space(err):
+            previous = complete_checkpoints(root)
+            kept = f"the previous checkpoint {previous[-1]} is intact" if previous else "no earlier checkpoint exists"
+            raise StorageError(f"disk full while writing checkpoint {final} (its partial folder is removed; {kept}): "
+                               f"free space on {root}, then run again with resume=auto") from None
+        raise
     if is_main():
-        if reference_source is not None:  # π_ref differs from model.path (a warm-up ran): keep it
-            shutil.copytree(reference_source, tmp / "reference")
-        torch.save({"step": step, "phase_step": phase_step, "sampler": sampler.state_dict()}, tmp / STATE_FILE)
         if final.exists():
             shutil.rmtree(final)
         os.replace(tmp, final)
@@ -69,6 +85,39 @@ def save_checkpoint(root: Path, step: int, phase_step: int, adapter: ModelAdapte
             shutil.rmtree(old)
     barrier()
     return final
+
+
+def _out_of_space(err: BaseException) -> bool:
+    """A full disk or quota, however the writer reported it (an OSError's errno, or the message torch's
+    file writer turns it into)."""
+    if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    text = str(err).lower()
+    return "no space left" in text or "disk quota exceeded" in text
+
+
+def run_identity(values: dict[str, str], data_file: Path) -> dict[str, str]:
+    """What a checkpoint must agree with to be resumed by this run: ``values`` (the model family and path,
+    the algorithm, the batch, the seed, the number of processes) and the training file's content hash."""
+    digest = hashlib.sha256()
+    with open(data_file, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return {**values, "data_sha256": digest.hexdigest()}
+
+
+def check_identity(checkpoint: Path, state: dict[str, Any], identity: dict[str, str]) -> None:
+    """Refuse to resume ``checkpoint`` into a run that differs from the one that wrote it, naming every key
+    that differs with both values (an earlier checkpoint without a record is resumed with a warning)."""
+    recorded = state.get("identity") or {}
+    if not recorded:
+        log.warning("resume: %s records no run identity (written by an older version): not checked", checkpoint)
+        return
+    differ = [f"{key}: checkpoint {recorded.get(key)!r}, this run {identity.get(key)!r}"
+              for key in sorted(set(recorded) | set(identity)) if recorded.get(key) != identity.get(key)]
+    if differ:
+        raise ConfigError(f"resume: {checkpoint} was written by another run ({'; '.join(differ)}); resume it with "
+                          f"the settings that wrote it, or start this run in its own folder (hydra.run.dir=...)")
 
 
 def load_rng_states(checkpoint: Path) -> None:

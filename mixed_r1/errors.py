@@ -19,6 +19,14 @@ class ConfigError(UserError):
     """A configuration that cannot run (e.g. a batch larger than the dataset)."""
 
 
+class StorageError(UserError):
+    """A write the disk could not take (full disk, quota); the message names the path and what was kept."""
+
+
+class Preempted(UserError):
+    """The run was asked to stop (SIGTERM, how SLURM preempts); the message says what was saved."""
+
+
 class TrainingDiverged(UserError):
     """Too many consecutive steps with a non-finite loss or reward."""
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import hashlib
 import json
 import logging
 import math
 import random
+import signal
 import sys
 import time
 from dataclasses import dataclass
@@ -19,7 +21,16 @@ import torch
 from omegaconf import DictConfig
 from transformers.utils import logging as hf_logging
 
-from mixed_r1.checkpoint import find_resume_checkpoint, kept_reference, load_rng_states, load_state, save_checkpoint
+from mixed_r1.checkpoint import (
+    check_identity,
+    complete_checkpoints,
+    find_resume_checkpoint,
+    kept_reference,
+    load_rng_states,
+    load_state,
+    run_identity,
+    save_checkpoint,
+)
 from mixed_r1.components import build_model_adapter, build_reward, drop_long_prompts, log_data_counts
 from mixed_r1.data.build import load_train_samples
 from mixed_r1.data.sampler import PromptSampler, steps_for_epochs
@@ -37,7 +48,8 @@ from mixed_r1.engine.distributed import (
     world_size,
 )
 from mixed_r1.engine.settings import DeepSpeedSettings, TrainerSettings
-from mixed_r1.errors import ConfigError, TrainingDiverged
+from mixed_r1.errors import ConfigError, Preempted, TrainingDiverged
+from mixed_r1.eval.runner import check_evaluation_inputs
 from mixed_r1.eval.settings import EvalConfig
 from mixed_r1.grpo.config import GRPOConfig
 from mixed_r1.grpo.step import collect_rollout, grpo_update, rollout_metrics
@@ -45,10 +57,12 @@ from mixed_r1.metrics import LoggerSettings, MetricsLogger, read_metrics, reward
 from mixed_r1.models import ModelAdapter
 from mixed_r1.progress import progress_bar
 from mixed_r1.rollout import Rollout
+from mixed_r1.run_folder import owned_by_this_run
 from mixed_r1.settings import RunSettings, resolved, run_settings
 from mixed_r1.sft import sft_step
 from mixed_r1.sft.settings import WarmupSettings
 from mixed_r1.sft.warmup import WarmupNoise, warmup_target
+from mixed_r1.shards import weights_identity
 from mixed_r1.typed import settings_from
 
 log = logging.getLogger("mixed_r1")
@@ -92,6 +106,31 @@ class BadStepGuard:
                                    f"(trainer.max_bad_steps={self.limit}).")
 
 
+class StopSignal:
+    """SIGTERM (how SLURM preempts a job) asks the run to stop after the step in flight instead of dying in it:
+    the loop then writes a checkpoint, says why and exits non-zero, so ``resume=auto`` continues from that step.
+    Every rank asks the others (:meth:`requested`), so all stop after the same step."""
+
+    def __init__(self) -> None:
+        self.received: str | None = None
+        self.previous: Any = None
+
+    def __enter__(self) -> StopSignal:
+        self.previous = signal.signal(signal.SIGTERM, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        signal.signal(signal.SIGTERM, self.previous)
+
+    def _handle(self, signum: int, frame: object) -> None:
+        self.received = signal.Signals(signum).name
+        log.warning("%s received: stopping after the current step", self.received)
+
+    def requested(self) -> bool:
+        """Whether any rank was asked to stop (a collective: every rank calls it after the same step)."""
+        return all_reduce([1.0 if self.received else 0.0], "max")[0] > 0
+
+
 def step_record(step: int, phase: str, metrics: dict[str, Any], engine: Engine, skipped: bool,
                 seconds: float) -> dict[str, Any]:
     """One metrics line: every step of a phase carries the same keys."""
@@ -108,7 +147,7 @@ def answer_target(sample: Sample, adapter: ModelAdapter) -> str:
 
 
 def run_warmup(settings: TrainSettings, engine: Engine, adapter: ModelAdapter, samples: list[Sample],
-               logger: MetricsLogger) -> int:
+               logger: MetricsLogger, stop: StopSignal) -> int:
     """Supervised warm-up on noisy synthetic targets so a random model emits the format (demo only; not
     checkpointed: a run killed here starts again). Returns the last step number."""
     warm, seed = settings.warmup, settings.run.seed
@@ -129,6 +168,9 @@ def run_warmup(settings: TrainSettings, engine: Engine, adapter: ModelAdapter, s
             logger.log(step_record(step, "sft", metrics, engine, skipped, time.perf_counter() - start))
             guard.check(step)
             bar.update()
+            if stop.requested():
+                raise Preempted(f"stopped by {stop.received or 'SIGTERM'} in the warm-up (step {step} of {warm.steps}), "
+                                f"which is not checkpointed: a restart begins it again")
     return warm.steps
 
 
@@ -310,22 +352,25 @@ def run(cfg: DictConfig, run_dir: str | Path) -> dict[str, float]:
     if modes and all((evaluation_dir(run_dir, m) / "results.json").is_file() for m in modes):
         log.info("%s is finished (its evaluation exists): nothing to do", run_dir)
         return {}
+    if settings.evaluation is not None:  # the benchmarks (and lmms-eval, an extractor) a finished run will need
+        check_evaluation_inputs(settings.run, settings.evaluation)
     start_processes(settings.deepspeed)
-    trained = run_dir / TRAINED
-    earlier = json.loads(trained.read_text()) if modes and trained.is_file() else None
-    asked = budget_asked(settings.trainer)
-    if earlier is not None and earlier.get("budget", {}).get("asked") == asked:
-        log.info("%s was trained earlier (%s): evaluating it", run_dir, TRAINED)
-        summary = earlier["summary"]
-    else:
-        summary, budget = train(settings, run_dir)
-        if is_main():
-            trained.write_text(json.dumps({"budget": budget, "summary": summary}) + "\n")
-        barrier()
-    gc.collect()  # the training engine is gone: its memory goes back before the evaluation loads a model
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
-    evaluate_after_training(settings, run_dir)
+    with owned_by_this_run(run_dir):  # a second run into this folder is refused, not interleaved
+        trained = run_dir / TRAINED
+        earlier = json.loads(trained.read_text()) if modes and trained.is_file() else None
+        asked = budget_asked(settings.trainer)
+        if earlier is not None and earlier.get("budget", {}).get("asked") == asked:
+            log.info("%s was trained earlier (%s): evaluating it", run_dir, TRAINED)
+            summary = earlier["summary"]
+        else:
+            summary, budget = train(settings, run_dir)
+            if is_main():
+                trained.write_text(json.dumps({"budget": budget, "summary": summary}) + "\n")
+            barrier()
+        gc.collect()  # the training engine is gone: its memory goes back before the evaluation loads a model
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        evaluate_after_training(settings, run_dir)
     return summary
 
 
@@ -348,6 +393,11 @@ def train(settings: TrainSettings, run_dir: Path) -> tuple[dict[str, float], dic
     if not sys.stderr.isatty():  # a log file gets log lines, not transformers' per-file progress bars
         hf_logging.disable_progress_bar()
     common, algorithm, trainer = settings.run, settings.entry, settings.trainer
+    checkpoint = find_resume_checkpoint(settings.resume, run_dir / "checkpoints")
+    earlier = complete_checkpoints(run_dir / "checkpoints")
+    if checkpoint is None and earlier:  # a fresh run must not mix its checkpoints with an earlier run's
+        raise ConfigError(f"{run_dir / 'checkpoints'} holds an earlier run's checkpoints (newest {earlier[-1].name}): "
+                          f"continue it with resume=auto, or start this run in its own folder (hydra.run.dir=...)")
     seed_everything(common.seed)
     if common.num_threads:
         torch.set_num_threads(common.num_threads)
@@ -365,8 +415,15 @@ def train(settings: TrainSettings, run_dir: Path) -> tuple[dict[str, float], dic
     log.info("budget: %d steps of %d prompts = %s passes over %d samples (trainer.%s)", total_steps,
              budget["prompts_per_step"], f"{budget['epochs']:.2f}" if budget["epochs"] is not None else "n/a",
              len(samples), next(iter(budget["asked"])))
-    checkpoint = find_resume_checkpoint(settings.resume, run_dir / "checkpoints")
+    weights = weights_identity(common.model.path)  # the base weights, wherever the folder now is (a hub id: itself)
+    identity = run_identity({"model.adapter": common.model.adapter,
+                             "model.weights": (hashlib.sha256(json.dumps(weights, sort_keys=True).encode()).hexdigest()[:16]
+                                               if weights else common.model.path),
+                             "algo.name": settings.algorithm, "trainer.prompts_per_step": str(trainer.prompts_per_step),
+                             "seed": str(common.seed), "processes": str(world_size())}, Path(common.data.train_file))
     state = load_state(checkpoint) if checkpoint else None
+    if checkpoint is not None and state is not None:  # before loading its weights into another family's model
+        check_identity(checkpoint, state, identity)
     group_size = algorithm.sequences_per_prompt(settings.algo)
     with partitioned_loading(settings.engine(), world_size()):
         policy = adapter.load_model(path=str(checkpoint / "policy") if checkpoint else None)
@@ -390,14 +447,15 @@ def train(settings: TrainSettings, run_dir: Path) -> tuple[dict[str, float], dic
     else:
         step, phase_step, records, reference_source = 0, 0, [], None
         if algorithm.warmup and settings.warmup.steps > 0:
-            step = run_warmup(settings, engine, adapter, samples, logger)
+            with StopSignal() as stop:
+                step = run_warmup(settings, engine, adapter, samples, logger, stop)
             reference_source = run_dir / "reference"  # π_ref is the policy as GRPO starts
             engine.export(adapter, engine.model, reference_source)
         engine.reset_optimizer(trainer.lr, trainer.lr_warmup_steps)
 
     train_step = algorithm.build_step(StepContext(settings, adapter, engine, reference_source))
     guard = BadStepGuard(trainer.max_bad_steps)
-    with progress_bar(total_steps, initial=phase_step, desc=phase) as bar:
+    with progress_bar(total_steps, initial=phase_step, desc=phase) as bar, StopSignal() as stop:
         while phase_step < total_steps:
             step, phase_step = step + 1, phase_step + 1
             start = time.perf_counter()
@@ -418,9 +476,16 @@ def train(settings: TrainSettings, run_dir: Path) -> tuple[dict[str, float], dic
             if (rollout is not None and trainer.log_completions_every
                     and phase_step % trainer.log_completions_every == 0):
                 logger.log_completions(step, completion_rows(rollout, group_size, trainer.log_completions_prompts))
+            saved = None
             if trainer.save_every and phase_step % trainer.save_every == 0:
-                save_checkpoint(run_dir / "checkpoints", step, phase_step, adapter, engine, reference_source,
-                                sampler, trainer.keep_last)
+                saved = save_checkpoint(run_dir / "checkpoints", step, phase_step, adapter, engine, reference_source,
+                                        sampler, trainer.keep_last, identity)
+            if stop.requested():  # preempted: this step is done; keep it and say how to go on
+                saved = saved or save_checkpoint(run_dir / "checkpoints", step, phase_step, adapter, engine,
+                                                 reference_source, sampler, trainer.keep_last, identity)
+                logger.close()
+                raise Preempted(f"stopped by {stop.received or 'SIGTERM'} after step {step}: checkpoint {saved}; "
+                                f"continue with resume=auto (same run folder and number of processes)")
     logger.close()
 
     engine.export(adapter, engine.model, run_dir / "checkpoint")

@@ -86,3 +86,7 @@ def test_bad_evaluation_settings_stop_a_run_before_training(tmp_path, run_traini
     with pytest.raises(ConfigError, match=r"\['sideways'\] not among thinking, direct"):
         run_training(tmp_path / "b", "eval.after_training=[sideways]", "eval.data_root=/x")
     assert not (tmp_path / "a" / "metrics.jsonl").exists()
+    # a mistyped benchmark folder is found before training, not after it (issue 23)
+    with pytest.raises(ConfigError, match=r"/no/such/bench"):
+        run_training(tmp_path / "c", "eval.after_training=[thinking]", "eval.data_root=/no/such/bench")
+    assert not (tmp_path / "c" / "metrics.jsonl").exists()

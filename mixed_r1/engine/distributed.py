@@ -170,13 +170,26 @@ def strip_local_rank(argv: list[str]) -> list[str]:
     return out
 
 
+def run_stamp(environ: dict[str, str] | None = None) -> str:
+    """``YYYY-MM-DD/HH-MM-SS-<who>``: the start second plus what tells two runs of that second apart — the SLURM
+    job (and array task) when there is one, else this process's pid — so two jobs never pick one run folder."""
+    env = dict(os.environ) if environ is None else environ
+    job = env.get("SLURM_ARRAY_JOB_ID") or env.get("SLURM_JOB_ID")
+    task = env.get("SLURM_ARRAY_TASK_ID")
+    who = (f"j{job}" + (f"_{task}" if task else "")) if job else f"p{os.getpid()}"
+    return time.strftime("%Y-%m-%d/%H-%M-%S") + f"-{who}"
+
+
 def share_run_stamp(env_var: str) -> None:
-    """Under a multi-process launch, put rank 0's start time in ``env_var`` on every rank, so every
+    """Put the run's stamp (:func:`run_stamp`; under a multi-process launch rank 0's) in ``env_var``, so every
     rank's Hydra resolves the same run folder (the config reads it before its own clock)."""
-    if launched_world_size() <= 1 or env_var in os.environ:
+    if env_var in os.environ:
+        return
+    if launched_world_size() <= 1:
+        os.environ[env_var] = run_stamp()
         return
     init_process_group()
-    os.environ[env_var] = broadcast_object(time.strftime("%Y-%m-%d/%H-%M-%S"))
+    os.environ[env_var] = broadcast_object(run_stamp())
 
 
 #: rank 0's start time, which conf/*.yaml read for the run folder (hydra.run.dir)
