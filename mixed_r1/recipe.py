@@ -33,8 +33,9 @@ from mixed_r1.checkpoint import (
 )
 from mixed_r1.components import build_model_adapter, build_reward, drop_long_prompts, log_data_counts
 from mixed_r1.data.build import load_train_samples
-from mixed_r1.data.sampler import PromptSampler, steps_for_epochs
+from mixed_r1.data.sampler import PromptSampler, steps_for_epochs, with_readable_images
 from mixed_r1.data.schema import Sample
+from mixed_r1.data.settings import DataSettings
 from mixed_r1.engine import Engine, EngineSettings, build_engine, partitioned_loading, resolve_device, seed_everything
 from mixed_r1.engine.distributed import (
     all_reduce,
@@ -146,10 +147,24 @@ def answer_target(sample: Sample, adapter: ModelAdapter) -> str:
     return str(sample.answer)
 
 
+def step_batch(samples: list[Sample], indices: list[int], data: DataSettings, key: str) -> tuple[list[Sample], int]:
+    """This rank's share of a step's global batch ``indices``, and how many samples of the whole batch were
+    skipped for an image changed since load (``data.changed_images=skip``: each replaced, named in the log,
+    counted; ``stop``: none are, the prompt's image open stops the run with the sample's id)."""
+    mine = shard(indices)
+    if data.changed_images == "stop":
+        return [samples[i] for i in mine], 0
+    batch, skipped = with_readable_images(samples, mine, avoid=set(indices), key=f"{key}:{rank()}")
+    for why in skipped:
+        log.warning("%s: skipped and replaced (data.changed_images=skip)", why)
+    return batch, int(all_reduce([float(len(skipped))])[0])
+
+
 def run_warmup(settings: TrainSettings, engine: Engine, adapter: ModelAdapter, samples: list[Sample],
                logger: MetricsLogger, stop: StopSignal) -> int:
     """Supervised warm-up on noisy synthetic targets so a random model emits the format (demo only; not
-    checkpointed: a run killed here starts again). Returns the last step number."""
+    checkpointed: a run killed here starts again; a changed image stops it whatever ``data.changed_images``
+    says). Returns the last step number."""
     warm, seed = settings.warmup, settings.run.seed
     rng = random.Random(seed + 2)
     noise = WarmupNoise(warm.fake_scene_prob, warm.broken_format_prob)
@@ -461,10 +476,12 @@ def train(settings: TrainSettings, run_dir: Path) -> tuple[dict[str, float], dic
             start = time.perf_counter()
             if device.type == "cuda":
                 torch.cuda.reset_peak_memory_stats()
-            batch = [samples[i] for i in shard(sampler.next_batch())]  # this rank's prompts of the global batch
+            batch, changed = step_batch(samples, sampler.next_batch(), common.data, f"{common.seed}:{step}")
             metrics, rollout = train_step(batch)
             skipped = guard.record(metrics.get("grad_norm"), step)
             record = step_record(step, phase, metrics, engine, skipped, time.perf_counter() - start)
+            if common.data.changed_images == "skip":
+                record["data/changed_images"] = changed
             if device.type == "cuda":
                 record["memory/peak_gib"] = all_reduce([torch.cuda.max_memory_allocated() / 2**30], "max")[0]
             logger.log(record)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -159,3 +160,63 @@ def test_a_too_long_prompt_is_reported_and_skipped_or_refused(tmp_path, adapter,
     # null: the model's context (1024 for the tiny one) minus the completion
     default = settings_of(compose_train([], run_dir=tmp_path)).run.data
     assert [s.id for s in drop_long_prompts([samples[0], long], adapter, default, 40)] == [samples[0].id]
+
+
+def _drop(column: str):
+    return lambda rows: [{k: v for k, v in row.items() if k != column} for row in rows]
+
+
+def _null(column: str):
+    return lambda rows: [dict(row, **{column: None}) for row in rows]
+
+
+def _cut_image(rows):
+    image = rows[-1]["decoded_image"]
+    return [*rows[:-1], dict(rows[-1], decoded_image={**image, "bytes": image["bytes"][:60]})]
+
+
+def _image_elsewhere(rows):
+    return [*rows[:-1], dict(rows[-1], decoded_image={"bytes": None, "path": "images/missing.png"})]
+
+
+# (what, how a MathVista shard's rows are spoilt, what the one-line error must say besides file and row)
+BAD_BENCHMARK_FILES = [
+    ("no answer column", _drop("answer"), "column 'answer' is missing"),
+    ("no image column", _drop("decoded_image"), "column 'decoded_image' is missing"),
+    ("null answer", _null("answer"), "column 'answer' is null"),
+    ("damaged image", _cut_image, "column 'decoded_image': the image cannot be decoded"),
+    ("image path to nowhere", _image_elsewhere, "the image is given as the path 'images/missing.png'"),
+    ("truncated file", None, "it is truncated or corrupt"),
+]
+
+
+def test_every_bad_benchmark_file_is_named_by_benchmark_file_item_and_column(tmp_path):
+    """One probe run over a benchmark download spoilt in each way a real one arrives broken: each load
+    ends in one DataError naming the benchmark, the shard and (for a row) the item — never a
+    pyarrow/PIL traceback, never a load that scores every item wrong."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from mixed_r1.eval.benchmarks import benchmark
+    from mixed_r1.eval.runner import load_items
+    from mixed_r1.eval.synthetic import write_benchmark
+
+    bench = benchmark("mathvista")
+    reports = {}
+    for what, spoil, _ in BAD_BENCHMARK_FILES:
+        root = tmp_path / what.replace(" ", "_")
+        shard = next((write_benchmark("mathvista", root, num_items=3)).rglob("*.parquet"))
+        if spoil is None:
+            shard.write_bytes(shard.read_bytes()[: shard.stat().st_size // 2])
+        else:
+            pq.write_table(pa.Table.from_pylist(spoil(pq.read_table(shard).to_pylist())), shard)
+        with pytest.raises(DataError) as err:
+            load_items(bench, root, None)
+        reports[what] = (shard, str(err.value))
+    for what, _, says in BAD_BENCHMARK_FILES:
+        shard, report = reports[what]
+        assert report.startswith(f"mathvista: {shard}"), (what, report)
+        assert says in report, (what, report)
+        if what != "truncated file":
+            assert re.search(r":row \d+ \(item pid=\S+\)", report), (what, report)
+        assert "Traceback" not in report and "\n" not in report, (what, report)

@@ -20,7 +20,7 @@ from mixed_r1.engine.distributed import run_stamp
 from mixed_r1.errors import ConfigError, StorageError
 from mixed_r1.metrics import read_metrics
 from mixed_r1.run_folder import LOCK, owned
-from tests.conftest import ENV, ROOT, SHORT
+from tests.conftest import ENV, ROOT, SHORT, launches_processes
 
 COMMON = ["seed=3", *SHORT, "trainer.keep_last=1"]
 
@@ -145,3 +145,37 @@ def test_sigterm_stops_after_the_step_with_a_checkpoint_and_resume_continues(tmp
     assert done.returncode == 0, done.stderr[-2000:]
     assert f"resumed from {tmp_path / 'checkpoints' / f'step_{last:08d}'}" in done.stdout + done.stderr
     assert [r["step"] for r in read_metrics(tmp_path / "metrics.jsonl")] == list(range(1, last + 2))
+
+
+@launches_processes
+def test_sigterm_to_one_rank_stops_every_rank_after_the_same_step_and_two_processes_resume(tmp_path):
+    """Two processes (torchrun, gloo): SIGTERM reaches one rank only (a launcher may deliver it to any
+    of them); the flag is all-reduced each step, so both ranks finish the same step, one checkpoint is
+    written, the launch exits non-zero, and resume=auto in two processes continues from that step."""
+    import psutil
+
+    args = [f"hydra.run.dir={tmp_path}", *COMMON, "deepspeed=zero2", "trainer.max_steps=200", "trainer.save_every=0"]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29660",
+           str(ROOT / "train.py"), "num_threads=1"]
+    env = {**ENV, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([*cmd, *args], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    metrics = tmp_path / "metrics.jsonl"
+    for _ in range(3000):  # wait (at most ~10 min of 0.2 s naps) for 2 warm-up + 2 GRPO steps, or an early exit
+        if proc.poll() is not None or (metrics.is_file() and len(metrics.read_text().splitlines()) >= 4):
+            break
+        time.sleep(0.2)
+    assert proc.poll() is None, "the launch ended before it could be stopped"
+    workers = sorted(psutil.Process(proc.pid).children(), key=lambda p: p.pid)
+    ranks = {int(w.environ()["RANK"]): w for w in workers if "RANK" in w.environ()}
+    assert sorted(ranks) == [0, 1]
+    ranks[1].send_signal(signal.SIGTERM)  # rank 1 only; rank 0 learns it through the collective
+    _, stderr = proc.communicate(timeout=300)
+    assert proc.returncode != 0, stderr[-2000:]
+    last = [r["step"] for r in read_metrics(metrics)][-1]
+    assert f"stopped by SIGTERM after step {last}: checkpoint" in stderr, stderr[-3000:]
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == [f"step_{last:08d}"]
+    done = subprocess.run([*cmd, *args[:-2], f"trainer.max_steps={last - 1}", "trainer.save_every=0", "resume=auto"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert [r["step"] for r in read_metrics(metrics)] == list(range(1, last + 2))

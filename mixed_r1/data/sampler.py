@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import random
-from typing import Iterator
+from typing import Collection, Iterator, Sequence
 
-from mixed_r1.errors import ConfigError
+from mixed_r1.data.schema import Sample, image_changed
+from mixed_r1.errors import ConfigError, DataError
+
+REPLACEMENT_TRIES = 16  # candidates tried for one skipped sample before the image store is called gone
 
 
 class PromptSampler:
@@ -53,3 +56,31 @@ def steps_for_epochs(epochs: float, num_samples: int, batch_size: int) -> int:
     if epochs <= 0:
         raise ConfigError(f"trainer.epochs={epochs!r} must be > 0 (or set trainer.max_steps)")
     return max(1, round(epochs * (num_samples // batch_size)))
+
+
+def with_readable_images(samples: Sequence[Sample], chosen: Sequence[int], avoid: Collection[int], key: str,
+                         tries: int = REPLACEMENT_TRIES) -> tuple[list[Sample], list[str]]:
+    """``chosen``'s samples with each one whose image changed since the data loaded (deleted, resized,
+    no longer decodable) replaced by another sample: ``data.changed_images=skip``. The replacement comes from a
+    stream seeded by ``key`` (seed, step, rank, position) and avoids ``avoid`` (the step's global batch), so a run
+    and its resume pick the same one and the batch keeps its shape on every rank. Returns the batch and one
+    message per skipped sample (sample id and why). When ``tries`` candidates in a row are unreadable too, the
+    images are gone rather than changed: a :class:`DataError`."""
+    batch: list[Sample] = []
+    skipped: list[str] = []
+    for position, index in enumerate(chosen):
+        sample, why = samples[index], image_changed(samples[index])
+        draw = random.Random(f"{key}:{position}")
+        attempts = 0
+        while why is not None:
+            skipped.append(why)
+            attempts += 1
+            if attempts > tries:
+                raise DataError(f"{attempts} images in a row changed since the data loaded (last: {why}); the image "
+                                "folder looks gone or rewritten: check it, then resume")
+            candidate = draw.randrange(len(samples))
+            while candidate in avoid and len(avoid) < len(samples):
+                candidate = draw.randrange(len(samples))
+            sample, why = samples[candidate], image_changed(samples[candidate])
+        batch.append(sample)
+    return batch, skipped

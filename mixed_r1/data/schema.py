@@ -204,7 +204,8 @@ def open_sample_image(sample: Sample) -> Image.Image:
     """``sample``'s image for a prompt, checked against what the load saw: a file deleted since the data
     loaded, or replaced by one of another size (a grounding box would no longer fit), is a
     :class:`DataError` naming the sample and path, never a raw ``FileNotFoundError`` or a silent mis-scale.
-    The run stops on it (there is no skip-and-count policy yet)."""
+    With ``data.changed_images=skip`` the run checks each batch first (:func:`mixed_r1.data.sampler.with_readable_images`)
+    and never gets here with such a sample."""
     where = f"sample {sample.id}: image {sample.image}"
     try:
         image = open_rgb(sample.image)
@@ -216,6 +217,16 @@ def open_sample_image(sample: Sample) -> Image.Image:
         raise DataError(f"{where} is now {image.size[0]}x{image.size[1]} but its image_size is "
                         f"{list(sample.image_size)} (changed since the data loaded; a box would no longer fit)")
     return image
+
+
+def image_changed(sample: Sample) -> str | None:
+    """Why :func:`open_sample_image` would refuse ``sample`` now (its message), or None: the check a
+    skip policy makes before a batch is built."""
+    try:
+        open_sample_image(sample)
+    except DataError as err:
+        return str(err)
+    return None
 
 
 def image_problem(sample: Sample, model_check: ImageCheck | None = None) -> str | None:

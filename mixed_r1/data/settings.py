@@ -27,6 +27,7 @@ class DataSettings:
     train_file: str
     max_prompt_tokens: int | None  # None: the model's context length minus the completion budget
     long_prompts: Literal["skip", "error"]  # a longer prompt: reported and skipped, or refused
+    changed_images: Literal["stop", "skip"] = "stop"  # an image changed since load: stop the run, or skip and count
     synthetic: SyntheticSpec | None = None  # generate ``train_file`` from this spec when it does not exist
     mix: MixSettings | None = None  # draw ``train_file`` from converted sources
 

@@ -22,9 +22,11 @@ from mixed_r1.eval.benchmarks.base import answer_text
 from mixed_r1.eval.settings import EvalConfig
 from mixed_r1.models import adapter_class
 from mixed_r1.settings import RunSettings
+from mixed_r1.shards import claim_folder
 
 log = logging.getLogger("mixed_r1")
 
+LMMS_OUTPUTS = ("lmms_eval", "results.json")  # what a run leaves in eval.output_dir
 PINNED_VERSION = "0.3.5"  # requirements-eval.txt; mid-2025, the lmms-eval generation the paper used
 
 
@@ -88,7 +90,15 @@ def collect(settings: EvalConfig, output_path: Path, version: str) -> dict[str, 
 
 
 def run_lmms_eval(run: RunSettings, settings: EvalConfig) -> dict[str, Any]:
-    """Run lmms-eval in a child process, then write ``results.json`` with its scores and ours."""
+    """Run lmms-eval in a child process, then write ``results.json`` with its scores and ours. The output folder
+    is claimed first (:func:`mixed_r1.shards.claim_folder`): results are collected from every sample log below
+    it, so another model's logs left there would be scored as this one's."""
+    from mixed_r1.eval.runner import evaluation_identity
+
+    command = lmms_command(run, settings)
+    identity = {**evaluation_identity(run, settings), "backend": "lmms_eval",
+                "command": command[command.index("--model"):command.index("--output_path")]}
+    claim_folder(Path(settings.output_dir), identity, settings.overwrite, "eval.overwrite", LMMS_OUTPUTS)
     try:
         version = metadata.version("lmms-eval")
     except metadata.PackageNotFoundError:
@@ -96,7 +106,6 @@ def run_lmms_eval(run: RunSettings, settings: EvalConfig) -> dict[str, Any]:
     if version != PINNED_VERSION:
         log.warning("lmms-eval %s installed; scores were checked against %s (prompts and parsers change between "
                     "versions)", version, PINNED_VERSION)
-    command = lmms_command(run, settings)
     log.info("running: %s", " ".join(command))
     subprocess.run(command, check=True)
     summary = collect(settings, Path(settings.output_dir) / "lmms_eval", version)

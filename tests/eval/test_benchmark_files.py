@@ -74,3 +74,56 @@ def test_a_truncated_benchmark_shard_names_the_file(tmp_path: Path) -> None:
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
     with pytest.raises(DataError, match=rf"^mmstar: {path}: unreadable parquet file .*truncated or corrupt"):
         load_items(benchmark("mmstar"), tmp_path, None)
+
+
+
+IMAGE_COLUMN = {"mathvista": "decoded_image", "mathvision": "decoded_image", "mmmu": "image_1"}
+
+
+def _images_as_paths(folder: Path, column: str) -> list[bytes]:
+    """Rewrite every shard's rows so ``column`` names a file under ``folder/images`` (``<n>.png``, numbered
+    across shards) instead of embedding it; returns the images in that order."""
+    import pyarrow as pa
+
+    (folder / "images").mkdir(exist_ok=True)
+    embedded: list[bytes] = []
+
+    def to_paths(table: pa.Table) -> pa.Table:
+        rows = table.to_pylist()
+        for row in rows:
+            (folder / "images" / f"{len(embedded)}.png").write_bytes(row[column]["bytes"])
+            row[column] = {"bytes": None, "path": f"images/{len(embedded)}.png"}
+            embedded.append((folder / "images" / f"{len(embedded)}.png").read_bytes())
+        return pa.Table.from_pylist(rows, schema=table.schema)
+
+    for path in shards(folder):
+        rewrite(path, to_paths)
+    return embedded
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_an_image_given_as_a_path_is_found_from_the_dataset_folder_and_checked_at_load(
+        name: str, tmp_path: Path, monkeypatch) -> None:
+    """A path-only image ({"bytes": None, "path": "images/3.png"}) is read from the download, not from
+    wherever eval.py was started; a missing one is named at load, before any generation."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from mixed_r1.eval.runner import decode_image
+
+    bench = benchmark(name)
+    folder = write_benchmark(name, tmp_path, num_items=2)
+    column = IMAGE_COLUMN.get(name, "image")
+    embedded = _images_as_paths(folder, column)
+    monkeypatch.chdir(tmp_path.parent)  # not the dataset's folder
+    items = load_items(bench, tmp_path, None)
+    first = next(it for it in items if it.images[0]["path"].endswith("images/0.png"))
+    assert np.array_equal(np.asarray(decode_image(first.images[0])),
+                          np.asarray(Image.open(io.BytesIO(embedded[0])).convert("RGB")))
+    last = len(embedded) - 1
+    (folder / "images" / f"{last}.png").unlink()
+    with pytest.raises(DataError, match=rf"^{name}: .*\.parquet:row \d+.*column '{column}': the image is given as "
+                                        rf"the path 'images/{last}.png', which is not a file"):
+        load_items(bench, tmp_path, None)

@@ -86,3 +86,31 @@ def test_our_checkpoint_loads_the_way_lmms_evals_qwen2_5_vl_class_loads_it(tiny_
     ours = adapter.chat_batch(["What colour?"], [[image]])
     assert torch.equal(ids["input_ids"], ours.input_ids)  # the same prompt tokens as our runner feeds
     assert out.shape[1] > ids["input_ids"].shape[1]
+
+
+def test_an_output_folder_with_another_models_lmms_eval_logs_is_refused_before_lmms_eval_runs(tmp_path):
+    """Results are collected from every sample log below the folder: another model's logs would be scored
+    as this one's. The folder records what produced it; another model is refused, eval.overwrite=true
+    removes the old logs."""
+    from mixed_r1.eval.lmms import run_lmms_eval
+
+    out = tmp_path / "out"
+    first = eval_settings(eval_cfg(tmp_path, "model=qwen7b", "model.path=/ckpt/a", "eval.backend=lmms_eval",
+                                   f"eval.output_dir={out}"))
+    with pytest.raises(ConfigError, match="needs lmms-eval"):  # claimed, then stopped: not installed here
+        run_lmms_eval(*first)
+    assert json.loads((out / "produced_by.json").read_text())["backend"] == "lmms_eval"
+    (out / "lmms_eval" / "qwen__ckpt__a").mkdir(parents=True)
+    (out / "lmms_eval" / "qwen__ckpt__a" / "x_samples_ai2d.jsonl").write_text("{}\n")
+    second = eval_settings(eval_cfg(tmp_path, "model=qwen7b", "model.path=/ckpt/b", "eval.backend=lmms_eval",
+                                    f"eval.output_dir={out}"))
+    with pytest.raises(ConfigError, match=r"holds outputs of another run.*/ckpt/a.*/ckpt/b.*eval.overwrite=true"):
+        run_lmms_eval(*second)
+    assert (out / "lmms_eval" / "qwen__ckpt__a" / "x_samples_ai2d.jsonl").is_file()
+    with pytest.raises(ConfigError, match="needs lmms-eval"):  # same model again: its own folder, resumed
+        run_lmms_eval(*first)
+    overwrite = eval_settings(eval_cfg(tmp_path, "model=qwen7b", "model.path=/ckpt/b", "eval.backend=lmms_eval",
+                                       f"eval.output_dir={out}", "eval.overwrite=true"))
+    with pytest.raises(ConfigError, match="needs lmms-eval"):
+        run_lmms_eval(*overwrite)
+    assert not (out / "lmms_eval").exists()

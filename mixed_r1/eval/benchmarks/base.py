@@ -138,7 +138,28 @@ def read_rows(files: Iterable[Path], columns: Sequence[str] = ()) -> Iterator[tu
             for column, value in record.items():
                 if isinstance(value, dict) and value.get("bytes"):
                     verify_image(value["bytes"], f"{where}{item_label(record)}, column '{column}'")
+                elif isinstance(value, dict) and set(value) == {"bytes", "path"} and value.get("path"):
+                    located = locate_image(Path(file), value["path"], f"{where}{item_label(record)}, column '{column}'")
+                    record[column] = {"bytes": None, "path": str(located)}
             yield str(where), record
+
+
+IMAGE_SEARCH_DEPTH = 3  # a relative image path is looked up from the shard's folder and this many folders above
+
+
+def locate_image(shard: Path, path: str, where: str) -> Path:
+    """An image published as a file path rather than embedded bytes (``{"bytes": None, "path": ...}``): an
+    absolute path, or one relative to the shard's folder or a folder above it (the layouts keep ``images/`` at
+    the dataset's root, shards under ``data/``), checked and decoded now like an embedded one — never opened
+    relative to wherever ``eval.py`` was started, never first found missing mid-generation."""
+    candidates = [Path(path)] if Path(path).is_absolute() else \
+        [folder / path for folder in [shard.parent, *shard.parent.parents][:IMAGE_SEARCH_DEPTH + 1]]
+    found = next((c for c in candidates if c.is_file()), None)
+    if found is None:
+        raise DataError(f"{where}: the image is given as the path {path!r}, which is not a file "
+                        f"(looked in {', '.join(str(c.parent) for c in candidates)}); download the images too")
+    verify_image(found.read_bytes(), f"{where} ({found})")
+    return found.resolve()
 
 
 ID_COLUMNS = ("id", "pid", "index", "question_id")  # what the published layouts call an item's id
