@@ -21,14 +21,14 @@ from omegaconf import DictConfig
 from PIL import Image
 
 from mixed_r1.components import build_model_adapter, model_identity, start_inference_processes
-from mixed_r1.data.schema import to_rgb
+from mixed_r1.data.schema import ImageCheck, to_rgb
 from mixed_r1.engine import resolve_device
 from mixed_r1.engine.distributed import barrier, is_main, world_size
 from mixed_r1.errors import ConfigError, DataError
 from mixed_r1.eval.benchmarks import TABLE_1, Benchmark, EvalItem, Judgement, answer_text, benchmark
 from mixed_r1.eval.extractor import Extractor, build_extractor
 from mixed_r1.eval.settings import EvalConfig
-from mixed_r1.models import ModelAdapter, passes
+from mixed_r1.models import ModelAdapter, adapter_class, passes
 from mixed_r1.progress import progress_bar
 from mixed_r1.settings import RunSettings, resolved, run_settings
 from mixed_r1.shards import append_records, claim_folder, plan_chunks, rank_file, read_shards
@@ -44,12 +44,16 @@ def prompt_for(item: EvalItem, thinking: bool, template: str) -> str:
     return template.format(problem=item.question, hint=item.hint).strip()
 
 
-def decode_image(value: Any) -> Image.Image:
-    """A published image (HF dict with bytes or path, raw bytes, a path) as RGB."""
+def image_source(value: Any) -> Any:
+    """What ``Image.open`` reads for a published image (HF dict with bytes or path, raw bytes, a path)."""
     if isinstance(value, dict):
         value = value.get("bytes") or value.get("path")
-    source = io.BytesIO(value) if isinstance(value, (bytes, bytearray)) else value
-    with Image.open(source) as image:
+    return io.BytesIO(value) if isinstance(value, (bytes, bytearray)) else value
+
+
+def decode_image(value: Any) -> Image.Image:
+    """A published image (HF dict with bytes or path, raw bytes, a path) as RGB."""
+    with Image.open(image_source(value)) as image:
         image.load()
         return to_rgb(image)  # 16-bit, transparent, CMYK images as the processor expects them (as in training)
 
@@ -141,9 +145,12 @@ def average(results: dict[str, BenchmarkResult]) -> float:
     return sum(scores) / len(scores) if scores else math.nan
 
 
-def load_items(bench: Benchmark, data_root: Path, limit: int | None) -> list[EvalItem]:
+def load_items(bench: Benchmark, data_root: Path, limit: int | None,
+               image_check: ImageCheck | None = None) -> list[EvalItem]:
     """Every item of ``bench`` below ``data_root`` (the first ``limit``), each row's columns and embedded images
-    checked while reading (:func:`~mixed_r1.eval.benchmarks.base.read_rows`); an error names the benchmark."""
+    checked while reading (:func:`~mixed_r1.eval.benchmarks.base.read_rows`), and each image's shape against the
+    model family's limits (``image_check``: the same check training's load and ``validate --model`` apply), so an
+    image the processor would refuse is named before any generation; an error names the benchmark."""
     folder = data_root / bench.folder
     if not folder.is_dir():
         raise DataError(f"{folder}: {bench.name} not found; download {bench.hf_id} there (README, 'Evaluation')")
@@ -153,7 +160,22 @@ def load_items(bench: Benchmark, data_root: Path, limit: int | None) -> list[Eva
         raise DataError(f"{bench.name}: {err}") from None
     if not items:
         raise DataError(f"{folder}: no {bench.split} items of {bench.hf_id}")
-    return items[:limit] if limit else items
+    items = items[:limit] if limit else items
+    if image_check is None:
+        return items
+    for item in items:
+        for number, value in enumerate(item.images, start=1):
+            width, height = image_size(value)
+            why = image_check(width, height)
+            if why:
+                raise DataError(f"{bench.name}: item {item.id}, image {number} ({width}x{height}): {why}")
+    return items
+
+
+def image_size(value: Any) -> tuple[int, int]:
+    """(width, height) of a published image, from its header (the pixels were decoded once at load)."""
+    with Image.open(image_source(value)) as image:
+        return image.size
 
 
 # what a native evaluation writes into eval.output_dir, resumed or scored by a later run with the same identity
@@ -235,7 +257,9 @@ def evaluate(run: RunSettings, settings: EvalConfig) -> dict[str, Any] | None:
     start_inference_processes(run)
     out_dir, data_root = Path(settings.output_dir), Path(settings.data_root)
     benches = {name: benchmark(name) for name in settings.benchmarks}
-    items = {name: load_items(bench, data_root, settings.limit) for name, bench in benches.items()}  # fail early
+    image_check = adapter_class(run.model.adapter).image_check(run.model)
+    items = {name: load_items(bench, data_root, settings.limit, image_check)  # fail early
+             for name, bench in benches.items()}
     device = resolve_device(run.device)
     adapter = build_model_adapter(run, device)  # a tiny model is built once
     # after the build: a tiny model's weights exist from here on

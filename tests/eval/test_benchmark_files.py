@@ -127,3 +127,34 @@ def test_an_image_given_as_a_path_is_found_from_the_dataset_folder_and_checked_a
     with pytest.raises(DataError, match=rf"^{name}: .*\.parquet:row \d+.*column '{column}': the image is given as "
                                         rf"the path 'images/{last}.png', which is not a file"):
         load_items(bench, tmp_path, None)
+
+
+def test_a_benchmark_image_the_model_family_refuses_is_named_at_load(tmp_path: Path) -> None:
+    """The family's image check (training's, validate --model's) applies to benchmark images too: a
+    4020x20 strip that Qwen2.5-VL's processor refuses is named by benchmark and item before any model loads,
+    not met as a raw ValueError mid-generation."""
+    import io
+
+    import pyarrow as pa
+    from PIL import Image
+
+    from mixed_r1.models import adapter_class
+    from mixed_r1.settings import run_settings
+    from tests.conftest import compose_train
+
+    folder = write_benchmark("mmstar", tmp_path, num_items=2)
+    strip = io.BytesIO()
+    Image.new("RGB", (4020, 20)).save(strip, format="PNG")
+
+    def to_strip(table: pa.Table) -> pa.Table:
+        rows = table.to_pylist()
+        rows[-1]["image"] = {"bytes": strip.getvalue(), "path": "strip.png"}
+        return pa.Table.from_pylist(rows, schema=table.schema)
+
+    path = shards(folder)[0]
+    rewrite(path, to_strip)
+    model = run_settings(compose_train(["model=qwen7b"], run_dir=tmp_path / "run")).model
+    check = adapter_class(model.adapter).image_check(model)
+    assert len(load_items(benchmark("mmstar"), tmp_path, None)) >= 2  # the image itself decodes ...
+    with pytest.raises(DataError, match=r"^mmstar: item \S+, image 1 \(4020x20\): Qwen2.5-VL's processor rejects"):
+        load_items(benchmark("mmstar"), tmp_path, None, check)  # ... but not for this family
