@@ -98,7 +98,8 @@ def start_inference_processes(run: RunSettings) -> None:
 
 
 # model settings that do not change what a model generates: left out of a run's identity
-NOT_IDENTITY = ("build_dir", "gradient_checkpointing", "attn_implementation")
+NOT_IDENTITY = ("build_dir", "gradient_checkpointing", "attn_implementation", "logprob_chunk_tokens", "freeze_vision",
+                "freeze_projector", "lora")
 
 
 def model_identity(run: RunSettings) -> dict[str, Any]:

@@ -48,14 +48,15 @@ from mixed_r1.engine.distributed import (
     shard,
     world_size,
 )
-from mixed_r1.engine.settings import DeepSpeedSettings, TrainerSettings
+from mixed_r1.engine.settings import DeepSpeedSettings, TrainerSettings, check_optimizer
 from mixed_r1.errors import ConfigError, Preempted, TrainingDiverged
 from mixed_r1.eval.runner import check_evaluation_inputs
 from mixed_r1.eval.settings import EvalConfig
 from mixed_r1.grpo.config import GRPOConfig
-from mixed_r1.grpo.step import collect_rollout, grpo_update, rollout_metrics
+from mixed_r1.grpo.step import ReferencePolicy, collect_rollout, grpo_update, rollout_metrics
 from mixed_r1.metrics import LoggerSettings, MetricsLogger, read_metrics, reward_trend
-from mixed_r1.models import ModelAdapter
+from mixed_r1.models import ModelAdapter, lora
+from mixed_r1.models.settings import LoraSettings
 from mixed_r1.progress import progress_bar
 from mixed_r1.rollout import Rollout
 from mixed_r1.run_folder import owned_by_this_run
@@ -209,9 +210,7 @@ def build_grpo_step(ctx: StepContext) -> TrainStep:
     settings, adapter, engine = ctx.settings, ctx.adapter, ctx.engine
     algo, trainer = settings.algo, settings.trainer
     assert isinstance(algo, GRPOConfig)
-    with partitioned_loading(settings.engine(), world_size()):
-        source = str(ctx.reference_source) if ctx.reference_source else None
-        reference = engine.prepare_reference(adapter.load_model(trainable=False, path=source))
+    reference = build_reference(ctx) if uses_reference(algo) else None  # β = 0: no KL term, no π_ref at all
     reward_fn = build_reward(settings.run, adapter, engine.model)
 
     def step(batch: list[Sample]) -> StepOutput:
@@ -222,6 +221,23 @@ def build_grpo_step(ctx: StepContext) -> TrainStep:
         return {**rollout_metrics(rollout, algo.group_size), **update}, rollout
 
     return step
+
+
+def uses_reference(algo: GRPOConfig) -> bool:
+    """Whether GRPO's loss reads a reference policy: only a KL term with weight β > 0 does."""
+    return algo.beta > 0
+
+
+def build_reference(ctx: StepContext) -> ReferencePolicy:
+    """π_ref. With LoRA: the policy itself with its adapter switched off — the base weights, no second copy.
+    Else a frozen copy of ``model.path`` (or of the policy as GRPO began, after a warm-up), placed or
+    partitioned by the engine."""
+    if ctx.settings.run.model.lora.rank > 0:
+        policy = ctx.engine.model
+        return ReferencePolicy(policy, context=lambda: lora.adapter_disabled(policy))
+    with partitioned_loading(ctx.settings.engine(), world_size()):
+        source = str(ctx.reference_source) if ctx.reference_source else None
+        return ReferencePolicy(ctx.engine.prepare_reference(ctx.adapter.load_model(trainable=False, path=source)))
 
 
 def build_sft_step(ctx: StepContext) -> TrainStep:
@@ -249,6 +265,7 @@ class Algorithm:
     sequences_per_prompt: Callable[[Any], int]  # sequences one prompt trains on (GRPO: G)
     completion_tokens: Callable[[Any], int]  # the longest completion it trains on (0: not sampled)
     warmup: bool  # whether the demo's supervised warm-up runs first (``warmup.steps`` > 0)
+    reference: Callable[[Any], bool]  # whether its steps read a frozen reference policy (GRPO: when β > 0)
     rewarded: bool  # whether its steps log rewards (``reward/mean``): the closing reward trend and Fig. 4 read them
 
 
@@ -256,9 +273,10 @@ class Algorithm:
 AlgoSettings = GRPOConfig | SFTSettings  # what ``algo`` is read into: one per algorithm below
 ALGORITHMS: dict[str, Algorithm] = {
     "grpo": Algorithm(GRPOConfig, build_grpo_step, sequences_per_prompt=lambda s: s.group_size,
-                      completion_tokens=lambda s: s.max_new_tokens, warmup=True, rewarded=True),
+                      completion_tokens=lambda s: s.max_new_tokens, warmup=True, rewarded=True,
+                      reference=uses_reference),
     "sft": Algorithm(SFTSettings, build_sft_step, sequences_per_prompt=lambda s: 1, completion_tokens=lambda s: 0,
-                     warmup=False, rewarded=False),
+                     warmup=False, rewarded=False, reference=lambda s: False),
 }
 
 
@@ -283,6 +301,10 @@ class TrainSettings:
     evaluation: EvalConfig | None  # the eval settings, when after_training asks for any
     resolved: dict[str, Any]  # the resolved config as plain values: logged with the run (wandb), never read
 
+    def __post_init__(self) -> None:
+        check_lora(self)
+        check_optimizer(self.trainer, self.deepspeed)  # refused here, before any data or model loads
+
     @property
     def entry(self) -> Algorithm:
         return ALGORITHMS[self.algorithm]
@@ -290,6 +312,18 @@ class TrainSettings:
     def engine(self) -> EngineSettings:
         return EngineSettings(self.trainer, self.deepspeed, self.run.model.dtype,
                               self.entry.sequences_per_prompt(self.algo))
+
+
+def check_lora(settings: TrainSettings) -> None:
+    """LoRA (``model.lora.rank`` > 0) takes π_ref from the base weights (the adapter switched off), so it cannot
+    follow a warm-up that moves π_ref away from them. Every engine runs it (plain torch, ZeRO-2, ZeRO-3: tested).
+    The freeze flags are accepted and change nothing under LoRA: every base weight, vision tower and projector
+    included, is frozen already."""
+    rank, entry = settings.run.model.lora.rank, settings.entry
+    if rank > 0 and entry.warmup and settings.warmup.steps > 0 and entry.reference(settings.algo):
+        raise ConfigError(f"model.lora.rank={rank} with warmup.steps={settings.warmup.steps}: LoRA's reference policy "
+                          f"is the base model (adapter off), but after a warm-up it must be the warmed-up policy; set "
+                          f"warmup.steps=0 (real checkpoints need no warm-up) or algo.beta=0")
 
 
 def train_settings(cfg: DictConfig) -> TrainSettings:
@@ -389,6 +423,14 @@ def run(cfg: DictConfig, run_dir: str | Path) -> dict[str, float]:
     return summary
 
 
+def lora_identity(settings: LoraSettings) -> dict[str, str]:
+    """What a LoRA checkpoint's adapter and optimizer state were built with (nothing without LoRA, so the
+    identity of full fine-tuning runs is what it always was)."""
+    if settings.rank == 0:
+        return {}
+    return {"model.lora": f"rank={settings.rank} alpha={settings.alpha} targets={','.join(settings.target_modules)}"}
+
+
 def budget_asked(trainer: TrainerSettings) -> dict[str, Any]:
     """What the config asks for: a step count, or passes over the data."""
     return {"max_steps": trainer.max_steps} if trainer.max_steps is not None else {"epochs": float(trainer.epochs)}
@@ -435,7 +477,8 @@ def train(settings: TrainSettings, run_dir: Path) -> tuple[dict[str, float], dic
                              "model.weights": (hashlib.sha256(json.dumps(weights, sort_keys=True).encode()).hexdigest()[:16]
                                                if weights else common.model.path),
                              "algo.name": settings.algorithm, "trainer.prompts_per_step": str(trainer.prompts_per_step),
-                             "seed": str(common.seed), "processes": str(world_size())}, Path(common.data.train_file))
+                             "seed": str(common.seed), "processes": str(world_size()),
+                             **lora_identity(common.model.lora)}, Path(common.data.train_file))
     state = load_state(checkpoint) if checkpoint else None
     if checkpoint is not None and state is not None:  # before loading its weights into another family's model
         check_identity(checkpoint, state, identity)
@@ -464,8 +507,9 @@ def train(settings: TrainSettings, run_dir: Path) -> tuple[dict[str, float], dic
         if algorithm.warmup and settings.warmup.steps > 0:
             with StopSignal() as stop:
                 step = run_warmup(settings, engine, adapter, samples, logger, stop)
-            reference_source = run_dir / "reference"  # π_ref is the policy as GRPO starts
-            engine.export(adapter, engine.model, reference_source)
+            if algorithm.reference(settings.algo):  # π_ref is the policy as GRPO starts
+                reference_source = run_dir / "reference"
+                engine.export(adapter, engine.model, reference_source)
         engine.reset_optimizer(trainer.lr, trainer.lr_warmup_steps)
 
     train_step = algorithm.build_step(StepContext(settings, adapter, engine, reference_source))

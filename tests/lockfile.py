@@ -42,8 +42,13 @@ def header(path: Path) -> str:
 
 
 def installed() -> dict[str, str]:
-    """``name -> version`` of every distribution this interpreter can import."""
-    return {canonical(dist.metadata["Name"]): dist.version for dist in metadata.distributions()}
+    """``name -> version`` of every distribution this interpreter can import: the first on ``sys.path``, as an
+    import finds it. Why first: setuptools, once imported (torch.compile's CPU build does), appends its own
+    vendored older copies (packaging, platformdirs) to the end of ``sys.path``; they are never the ones imported."""
+    found: dict[str, str] = {}
+    for dist in metadata.distributions():
+        found.setdefault(canonical(dist.metadata["Name"]), dist.version)
+    return found
 
 
 def differences(locked: dict[str, str], present: dict[str, str]) -> list[str]:

@@ -52,3 +52,24 @@ def test_update_passes_bench_prints_every_configuration_with_one_gradient():
     assert norms[0] > 0 and max(norms) - min(norms) < 1e-4 * norms[0]  # the same gradient every way
     computed = [int(r[3].replace(",", "")) for r in rows]
     assert computed[2] < computed[0]  # one prompt per group instead of one per completion
+
+
+@pytest.mark.slow  # one process: may run beside the others
+def test_memory_bench_prints_both_tables_and_the_chunked_head_needs_less():
+    """bench/memory.py on small shapes: the head table's chunked rows equal the whole logits' values and
+    peak lower; the phases table has a row per default switch, beta=0's reference pass holds no reference."""
+    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "memory.py"), "--shape", "quick", "--threads", "1",
+                           "--vocab", "4000", "--hidden", "32", "--lengths", "256", "--chunks", "0", "32"],
+                          cwd=ROOT, env={**ENV, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:] + proc.stdout[-2000:]
+    head = {cells[1]: cells for line in proc.stdout.splitlines()
+            if line.startswith("| 256 |") for cells in [[c.strip() for c in line.strip("|").split("|")]]}
+    assert set(head) == {"whole", "32"}, proc.stdout
+    assert float(head["32"][2].replace(",", "")) < float(head["whole"][2].replace(",", "")) / 2, proc.stdout
+    assert float(head["32"][4]) <= 1e-5, proc.stdout
+    rows = table_rows(proc.stdout)
+    assert {"full", "chunked", "frozen_vision", "beta0", "lora", "lean"} <= set(rows), proc.stdout
+    peaks = {name: [float(rows[name][i].replace(",", "")) for i in (2, 3, 4)] for name in rows if name in
+             ("full", "beta0", "lora")}
+    assert peaks["beta0"][1] < peaks["full"][1]  # no reference weights, no reference pass
+    assert int(rows["lora"][5].replace(",", "")) < int(rows["full"][5].replace(",", "")) / 10

@@ -112,12 +112,15 @@ def _assert_runs_agree(runs: dict[str, list[dict]]) -> None:
 def test_two_processes_match_one_process_and_plain_torch(tmp_path):
     """The same global rollout: plain torch, ZeRO-3 in 1 and 2 processes and ZeRO-2 in 2 processes give
     the same loss, gradient norm and updated weights — with shared-prompt log-prob passes and without (ZeRO-3,
-    2 processes) — through micro-batching (3 per micro-batch, so groups of 4 split), ranks
+    2 processes), and with the optimizer offloaded to the CPU and chunked log-probs — through micro-batching
+    (3 per micro-batch, so groups of 4 split), ranks
     with different image sizes, a rank left with no rows, a NaN reward on one rank (skipped
     everywhere) and mu=2."""
-    one, two = _harness(tmp_path, 1, "none,zero3", 29620), _harness(tmp_path, 2, "zero3,zero2,zero3+unshared", 29622)
+    one = _harness(tmp_path, 1, "none,zero3", 29620)
+    two = _harness(tmp_path, 2, "zero3,zero2,zero3+unshared,zero3+offload+chunked", 29622)
     runs = {"torch": one["none"], "zero3x1": one["zero3"], "zero3x2": two["zero3"], "zero2x2": two["zero2"],
-            "zero3x2_unshared": two["zero3+unshared"]}  # shared-prompt passes (default) = one prompt per row
+            "zero3x2_unshared": two["zero3+unshared"],  # shared-prompt passes (default) = one prompt per row
+            "zero3x2_offload_chunked": two["zero3+offload+chunked"]}  # optimizer on the CPU, head in chunks
     _assert_runs_agree(runs)
     assert runs["zero3x2"][1]["rows_on_rank"] == runs["torch"][1]["rows_on_rank"] // 2
 

@@ -151,3 +151,22 @@ def test_a_categorical_policy_learns_the_rewarded_action():
         optimizer.step()
     end = torch.softmax(logits.detach(), 0)
     assert start == pytest.approx(0.25) and end[2] > 0.9 and end.argmax().item() == 2
+
+
+def test_without_a_reference_the_loss_is_a_zero_weight_kl_term():
+    """β = 0 loads no reference: leaving the KL term out gives today's β = 0 loss and gradient bit for bit,
+    and no ``kl`` metric (the step reports null, not 0); a KL weight without a reference is refused."""
+    torch.manual_seed(0)
+    old, ref = torch.randn(3, 5), torch.randn(3, 5)
+    adv, mask = torch.tensor([1.0, -0.5, 2.0]), torch.tensor([[1.0] * 5, [1.0] * 3 + [0.0] * 2, [1.0] * 4 + [0.0]])
+    results = []
+    for reference in (ref, None):
+        lp = (old + 0.3 * torch.randn(3, 5, generator=torch.Generator().manual_seed(1))).requires_grad_(True)
+        loss, metrics = grpo_loss(lp, old, reference, adv, mask, beta=0.0)
+        loss.backward()
+        results.append((loss.detach(), lp.grad, metrics))
+    (with_ref, grad_ref, m_ref), (without, grad, m) = results
+    assert torch.equal(with_ref, without) and torch.equal(grad_ref, grad) and grad.abs().sum() > 0
+    assert "kl" in m_ref and "kl" not in m and m["clip_fraction"] == m_ref["clip_fraction"] > 0
+    with pytest.raises(ValueError, match="reference"):
+        grpo_loss(old.clone(), old, None, adv, mask, beta=0.04)

@@ -162,3 +162,48 @@ def test_packing_by_length_gives_the_same_loss_and_gradient(tiny_cfg, adapter, s
     assert packed["loss"] == pytest.approx(fixed["loss"], rel=1e-4, abs=1e-6)
     assert packed["grad_norm"] == pytest.approx(fixed["grad_norm"], rel=1e-4)
     assert grads[0].abs().max() > 0 and torch.allclose(grads[0], grads[1], rtol=1e-3, atol=1e-6)
+
+
+def test_beta_zero_runs_no_reference_pass_and_gives_the_same_update(tiny_cfg, adapter, samples):
+    """β = 0 without a reference: the same loss, gradient norm and updated weights as with a reference present
+    (its KL term weighted 0); ``kl`` is null instead of a number, the keys are the same."""
+    policy, reference, algo, rollout = _rollout(tiny_cfg, adapter, samples, beta=0.0)
+    outs, weights = [], []
+    for ref in (reference, None):
+        model = copy.deepcopy(policy)
+        outs.append(grpo_update(model, ref, adapter, TorchEngine(model, lr=1e-3), rollout, algo, 5))
+        weights.append(model.state_dict())
+    with_ref, without = outs
+    assert set(with_ref) == set(without) and with_ref["kl"] is not None and without["kl"] is None
+    assert with_ref["loss"] == without["loss"] and with_ref["grad_norm"] == without["grad_norm"] > 0
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+    assert any(not torch.equal(weights[1][k], v) for k, v in policy.state_dict().items())  # it did update
+    with pytest.raises(ValueError, match="reference"):
+        grpo_update(copy.deepcopy(policy), None, adapter, TorchEngine(copy.deepcopy(policy), lr=0.0), rollout,
+                    dataclasses.replace(algo, beta=0.04), 5)
+
+
+def test_beta_zero_loads_the_model_once(tmp_path, run_training, monkeypatch):
+    """A run with β = 0 loads only the policy (no reference, no exported π_ref after the warm-up) and logs the
+    same keys as a β > 0 run, ``kl`` null."""
+    from mixed_r1.models import ModelAdapter
+    from tests.conftest import SHORT, read_metrics
+
+    loads: list[bool] = []
+    load_model = ModelAdapter.load_model
+
+    def counted(self, trainable=True, path=None):
+        loads.append(trainable)
+        return load_model(self, trainable, path)
+
+    monkeypatch.setattr(ModelAdapter, "load_model", counted)
+    run_training(tmp_path / "kl", "trainer.max_steps=2", *SHORT)
+    assert loads == [True, False]  # the policy, then π_ref
+    loads.clear()
+    run_training(tmp_path / "no_kl", "trainer.max_steps=2", *SHORT, "algo.beta=0")
+    assert loads == [True] and not (tmp_path / "no_kl" / "reference").exists()
+    kl, no_kl = read_metrics(tmp_path / "kl"), read_metrics(tmp_path / "no_kl")
+    assert [set(r) for r in kl] == [set(r) for r in no_kl]
+    grpo = [r for r in no_kl if r["phase"] == "grpo"]
+    assert grpo and all(r["kl"] is None and r["loss"] is not None for r in grpo)
+    assert all(isinstance(r["kl"], float) for r in kl if r["phase"] == "grpo")

@@ -8,7 +8,7 @@ from typing import Any, Iterator
 import torch
 
 from mixed_r1.engine.protocol import Engine, LrSchedule
-from mixed_r1.engine.settings import DeepSpeedSettings, TrainerSettings
+from mixed_r1.engine.settings import DeepSpeedSettings, TrainerSettings, check_optimizer
 from mixed_r1.engine.torch_engine import TorchEngine, resolve_device, seed_everything
 
 
@@ -21,6 +21,9 @@ class EngineSettings:
     deepspeed: DeepSpeedSettings
     dtype: str
     sequences_per_prompt: int
+
+    def __post_init__(self) -> None:
+        check_optimizer(self.trainer, self.deepspeed)
 
     def deepspeed_config(self, world: int) -> dict[str, Any]:
         from mixed_r1.engine.deepspeed_config import deepspeed_config
@@ -55,7 +58,7 @@ def build_engine(settings: EngineSettings, model: torch.nn.Module, world: int, d
     trainer = settings.trainer
     if settings.deepspeed.stage is None:
         return TorchEngine(model, lr=trainer.lr, weight_decay=trainer.weight_decay, betas=trainer.betas,
-                           grad_clip=trainer.grad_clip, device=device)
+                           grad_clip=trainer.grad_clip, device=device, optimizer=trainer.optimizer)
     from mixed_r1.engine.deepspeed_config import reference_config
     from mixed_r1.engine.deepspeed_engine import DeepSpeedEngine
 

@@ -28,8 +28,12 @@ def deepspeed_config(ds: DeepSpeedSettings, trainer: TrainerSettings, sequences:
     accumulation = math.ceil(sequences / micro)
     zero: dict[str, Any] = {"stage": ds.stage}
     zero.update({k: getattr(ds, k) for k in _ZERO_KEYS if getattr(ds, k) is not None})
+    offload: dict[str, Any] = {}
     if ds.offload_optimizer:
         zero["offload_optimizer"] = {"device": "cpu", "pin_memory": True}
+        # the engine hands DeepSpeed torch's AdamW, which then steps on the CPU copies; DeepSpeed refuses a client
+        # optimizer with offload unless told (its DeepSpeedCPUAdam is faster but a compiled op)
+        offload["zero_force_ds_cpu_optimizer"] = False
     if ds.offload_param:
         zero["offload_param"] = {"device": "cpu", "pin_memory": True}
     if ds.stage == 3:  # the HF export of a checkpoint needs the full 16-bit weights
@@ -43,6 +47,7 @@ def deepspeed_config(ds: DeepSpeedSettings, trainer: TrainerSettings, sequences:
         "fp16": {"enabled": False},
         "zero_optimization": zero,
         "zero_allow_untested_optimizer": True,  # torch's AdamW: no JIT-compiled fused op needed
+        **offload,
         "steps_per_print": 10**9,
         "wall_clock_breakdown": False,
     }

@@ -19,6 +19,7 @@ from typing import Any, Iterator
 import torch
 
 from mixed_r1.engine.distributed import all_reduce, barrier, is_main, is_partitioned, world_size
+from mixed_r1.engine.optimizer import build_optimizer, set_lr
 from mixed_r1.engine.protocol import LrSchedule
 
 # DeepSpeed's own collectives call torch APIs that warn on every step; the warning is not ours to fix
@@ -29,7 +30,8 @@ TAG = "zero"  # DeepSpeed's checkpoint tag inside a checkpoint's engine/ folder
 
 
 class DeepSpeedEngine:
-    """ZeRO stage 2 or 3 over every rank of the process group, with torch's AdamW (no compiled ops)."""
+    """ZeRO stage 2 or 3 over every rank of the process group, with torch's AdamW (no compiled ops; the 8-bit
+    optimizer is refused under ZeRO: ``settings.check_optimizer``)."""
 
     def __init__(self, model: torch.nn.Module, config: dict[str, Any], reference_config: dict[str, Any] | None,
                  lr: float, weight_decay: float = 0.0, betas: tuple[float, float] = (0.9, 0.999),
@@ -39,8 +41,8 @@ class DeepSpeedEngine:
         self.config, self.reference_config = config, reference_config
         self.stage = config["zero_optimization"]["stage"]
         self.schedule = LrSchedule(lr, warmup_steps)
-        optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr,
-                                      weight_decay=weight_decay, betas=tuple(betas))
+        optimizer = build_optimizer("adamw", [p for p in model.parameters() if p.requires_grad], lr, weight_decay,
+                                    (betas[0], betas[1]))
         self.ds, self.optimizer, _, _ = deepspeed.initialize(model=model, optimizer=optimizer, config=config)
         # forwards must go through DeepSpeed's engine (it counts micro-steps there: called on the bare
         # module, every micro-batch would overwrite the accumulated gradients); it passes generate,
@@ -77,8 +79,7 @@ class DeepSpeedEngine:
             self.optimizer.zero_grad()  # drops the reduced (partitioned) gradients of this update
             self.ds.zero_grad()
             return float("nan")
-        for group in self.optimizer.param_groups:
-            group["lr"] = self.lr
+        set_lr(self.optimizer, self.lr)
         self.ds.step()
         norm = self.ds.get_global_grad_norm()
         self.schedule.updates += 1

@@ -3,8 +3,11 @@ from, and the loop's budget and bookkeeping. Values that cannot run are refused 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from mixed_r1.errors import ConfigError
+
+OptimizerName = Literal["adamw", "adamw_8bit"]  # trainer.optimizer (mixed_r1/engine/optimizer.py builds it)
 
 
 @dataclass(frozen=True)
@@ -17,6 +20,7 @@ class TrainerSettings:
     micro_batch_size: int  # sequences per forward/backward on each rank; 0 = the rank's whole share
     generation_batch_size: int  # sequences per generate call on each rank; 0 = the rank's whole share
     max_tokens_per_micro_batch: int  # > 0: GRPO rows packed by length so rows x longest <= this
+    optimizer: OptimizerName  # adamw: torch's, fp32 moments | adamw_8bit: torchao's, 8-bit moments (plain torch only)
     lr: float
     lr_warmup_steps: int
     max_bad_steps: int  # stop after this many non-finite updates in a row
@@ -68,3 +72,12 @@ class DeepSpeedSettings:
     def __post_init__(self) -> None:
         if self.stage not in (None, 2, 3):
             raise ConfigError(f"deepspeed.stage={self.stage!r} must be null (plain torch), 2 or 3")
+
+
+def check_optimizer(trainer: TrainerSettings, deepspeed: DeepSpeedSettings) -> None:
+    """``adamw_8bit`` runs with the plain torch engine only: under ZeRO it would step DeepSpeed's flat fp32
+    partitions and be checkpointed by DeepSpeed, neither of which is tested with its quantised state."""
+    if trainer.optimizer == "adamw_8bit" and deepspeed.stage is not None:
+        raise ConfigError(f"trainer.optimizer=adamw_8bit with deepspeed.stage={deepspeed.stage}: the 8-bit optimizer "
+                          f"runs with the plain torch engine only (deepspeed=none); under ZeRO use trainer.optimizer=adamw "
+                          f"(deepspeed.offload_optimizer=true moves its fp32 state to the CPU instead)")

@@ -1,4 +1,4 @@
-"""Single-process PyTorch engine: AdamW, gradient clipping, seeding, device choice."""
+"""Single-process PyTorch engine: the optimizer (``trainer.optimizer``), gradient clipping, seeding, device choice."""
 from __future__ import annotations
 
 import contextlib
@@ -11,7 +11,9 @@ import numpy as np
 import torch
 
 from mixed_r1.engine.distributed import local_rank
+from mixed_r1.engine.optimizer import build_optimizer, set_lr
 from mixed_r1.engine.protocol import LrSchedule
+from mixed_r1.engine.settings import OptimizerName
 
 OPTIMIZER_FILE = "optimizer.pt"
 
@@ -41,17 +43,18 @@ class TorchEngine:
 
     def __init__(self, model: torch.nn.Module, lr: float, weight_decay: float = 0.0,
                  betas: tuple[float, float] = (0.9, 0.999), grad_clip: float = 1.0, warmup_steps: int = 0,
-                 device: torch.device | str | None = None) -> None:
+                 device: torch.device | str | None = None, optimizer: OptimizerName = "adamw") -> None:
         self.device = torch.device(device) if device is not None else None
         self.model = model.to(self.device) if self.device is not None else model
-        self.grad_clip, self.weight_decay, self.betas = grad_clip, weight_decay, tuple(betas)
+        self.grad_clip, self.weight_decay, self.betas = grad_clip, weight_decay, (betas[0], betas[1])
+        self.optimizer_name = optimizer
         self.reset_optimizer(lr, warmup_steps)
 
     def reset_optimizer(self, lr: float, warmup_steps: int = 0) -> None:
-        """A fresh AdamW (zero moments, update count 0) at ``lr``: each training phase starts clean."""
+        """A fresh optimizer (zero moments, update count 0) at ``lr``: each training phase starts clean."""
         self.schedule = LrSchedule(lr, warmup_steps)
         params = [p for p in self.model.parameters() if p.requires_grad]
-        self.optimizer = torch.optim.AdamW(params, lr=self.lr, weight_decay=self.weight_decay, betas=self.betas)
+        self.optimizer = build_optimizer(self.optimizer_name, params, self.lr, self.weight_decay, self.betas)
 
     @property
     def lr(self) -> float:
@@ -70,8 +73,7 @@ class TorchEngine:
         params = [p for g in self.optimizer.param_groups for p in g["params"]]
         grad_norm = float(torch.nn.utils.clip_grad_norm_(params, self.grad_clip))
         if math.isfinite(grad_norm):
-            for group in self.optimizer.param_groups:
-                group["lr"] = self.lr
+            set_lr(self.optimizer, self.lr)
             self.optimizer.step()
             self.schedule.updates += 1
         self.optimizer.zero_grad(set_to_none=True)

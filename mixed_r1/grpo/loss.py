@@ -22,7 +22,7 @@ def advantages(rewards: torch.Tensor, group_size: int, eps: float = 1e-4) -> tor
 def grpo_loss(
     logprobs: torch.Tensor,
     old_logprobs: torch.Tensor,
-    ref_logprobs: torch.Tensor,
+    ref_logprobs: torch.Tensor | None,
     advantages: torch.Tensor,
     mask: torch.Tensor,
     clip_eps: float = 0.2,
@@ -43,16 +43,20 @@ def grpo_loss(
     ``aggregation='token'`` (DAPO): loss = Σ_i Σ_t ℓ_t / Σ_i |o_i|, one mean over all tokens, so long
     completions weigh more.
 
+    ``ref_logprobs=None`` (no reference policy, β = 0): the KL term is left out, the same loss as a zero-weight
+    term, and ``kl`` is not among the metrics (there is none to report).
+
     The returned metrics (kl, clip fraction, mean ratio) are means over completion tokens.
     """
+    if ref_logprobs is None and beta != 0:
+        raise ValueError(f"a KL term (beta={beta}) needs the reference policy's log-probs")
     mask = mask.to(logprobs.dtype)
     adv = advantages.to(device=logprobs.device, dtype=logprobs.dtype).unsqueeze(1)  # [B, 1]; rewards live on the CPU
     ratio = torch.exp(logprobs - old_logprobs)  # [B, T]
     clipped = torch.clamp(ratio, 1.0 - clip_eps, 1.0 + clip_eps)
     surrogate = torch.minimum(ratio * adv, clipped * adv)  # [B, T]
-    log_ref_ratio = ref_logprobs - logprobs
-    kl = torch.exp(log_ref_ratio) - log_ref_ratio - 1.0  # [B, T]
-    per_token = -(surrogate - beta * kl)
+    kl = k3_kl(ref_logprobs, logprobs) if ref_logprobs is not None else None  # [B, T]
+    per_token = -(surrogate - beta * kl) if kl is not None else -surrogate
     lengths = mask.sum(dim=1).clamp(min=1.0)  # [B]
     if aggregation == "sequence":
         loss = ((per_token * mask).sum(dim=1) / lengths).mean()
@@ -65,8 +69,15 @@ def grpo_loss(
         n_tokens = mask.sum().clamp(min=1.0)
         was_clipped = ((ratio < 1.0 - clip_eps) & (adv < 0)) | ((ratio > 1.0 + clip_eps) & (adv > 0))
         metrics = {
-            "kl": float((kl * mask).sum() / n_tokens),
             "clip_fraction": float((was_clipped.to(mask.dtype) * mask).sum() / n_tokens),
             "ratio_mean": float((ratio * mask).sum() / n_tokens),
         }
+        if kl is not None:
+            metrics["kl"] = float((kl * mask).sum() / n_tokens)
     return loss, metrics
+
+
+def k3_kl(ref_logprobs: torch.Tensor, logprobs: torch.Tensor) -> torch.Tensor:
+    """Per-token KL(π_θ ‖ π_ref) by the k3 estimator: exp(logπref − logπθ) − (logπref − logπθ) − 1 (≥ 0)."""
+    log_ref_ratio = ref_logprobs - logprobs
+    return torch.exp(log_ref_ratio) - log_ref_ratio - 1.0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import time
+from dataclasses import dataclass
 from typing import Any, Callable, ContextManager, Sequence
 
 import torch
@@ -15,7 +16,7 @@ from mixed_r1.engine.distributed import all_reduce_dict, gather_objects
 from mixed_r1.engine.microbatch import MicroBatch, accumulate_gradients, plan_micro_batches
 from mixed_r1.grpo.config import GRPOConfig
 from mixed_r1.grpo.loss import advantages, grpo_loss
-from mixed_r1.models import ModelAdapter, passes
+from mixed_r1.models import Completions, ModelAdapter, PromptBatch, passes
 from mixed_r1.rewards.mixed import MixedReward, RewardOutput, per_type_means
 from mixed_r1.rollout import Rollout, sample_and_score
 
@@ -37,11 +38,27 @@ def zero_variance_groups(rewards: torch.Tensor, group_size: int) -> torch.Tensor
     return grouped.max(dim=1).values == grouped.min(dim=1).values
 
 
+@dataclass(frozen=True)
+class ReferencePolicy:
+    """π_ref of the KL term: the model its log-prob pass runs through and the context that pass runs in.
+
+    Why a context: a frozen copy needs none, but with LoRA the reference is the policy itself with its adapter
+    switched off (``peft_model.disable_adapter()``), so no second copy of the weights exists."""
+
+    model: torch.nn.Module
+    context: Callable[[], ContextManager[Any]] = contextlib.nullcontext
+
+
+def as_reference(reference: ReferencePolicy | torch.nn.Module | None) -> ReferencePolicy | None:
+    """A bare module is a frozen copy (no context); None: no reference (β = 0)."""
+    return ReferencePolicy(reference) if isinstance(reference, torch.nn.Module) else reference
+
+
 UPDATE_KEYS = ("loss", "kl", "clip_fraction", "ratio_mean", "entropy", "grad_norm", "time/reference",
                "time/update", "tokens_per_second/train")
 
 
-def grpo_update(policy: torch.nn.Module, reference: torch.nn.Module, adapter: ModelAdapter,
+def grpo_update(policy: torch.nn.Module, reference: ReferencePolicy | torch.nn.Module | None, adapter: ModelAdapter,
                 engine: Engine, rollout: Rollout, algo: GRPOConfig, micro_batch_size: int,
                 max_tokens_per_micro_batch: int = 0) -> dict[str, Any]:
     """``algo.num_iterations`` (μ) optimizer steps on one rollout, each in micro-batches of sequences.
@@ -54,10 +71,16 @@ def grpo_update(policy: torch.nn.Module, reference: torch.nn.Module, adapter: Mo
     rows are packed by length under that budget, and each micro-batch drops its padding columns. With
     ``algo.shared_prompt`` every log-prob pass encodes each group's prompt once (same values).
 
+    ``reference`` is π_ref (:class:`ReferencePolicy`, or a frozen module); None (β = 0) runs no reference pass:
+    the loss is the one a zero-weight KL term gives, and ``kl`` is ``None``.
+
     Returns the same keys every step; when every group was skipped (``skip_zero_variance_groups`` and
     all rewards of every group equal) there is no update: ``skip_reason`` says so and the loss-side
     values are ``None``, never a misleading 0.
     """
+    reference = as_reference(reference)
+    if reference is None and algo.beta != 0:
+        raise ValueError(f"algo.beta={algo.beta} weighs a KL term: grpo_update needs a reference policy")
     G = algo.group_size
     rows = list(range(len(rollout.samples)))
     if algo.skip_zero_variance_groups:  # their advantages are 0: they would only add the KL term
@@ -79,8 +102,7 @@ def grpo_update(policy: torch.nn.Module, reference: torch.nn.Module, adapter: Mo
     start = time.perf_counter()
     with torch.no_grad():  # fixed for all μ iterations
         policy.eval()
-        ref_logprobs = [passes.completion_logprobs(adapter, reference, p, c, algo.temperature, groups=g)
-                        for p, c, g in batches]
+        ref_logprobs = reference_logprobs(adapter, reference, batches, algo.temperature)
         old_logprobs = ([passes.completion_logprobs(adapter, policy, p, c, algo.temperature, groups=g)
                          for p, c, g in batches] if algo.num_iterations > 1 else None)
     reference_s = time.perf_counter() - start
@@ -91,7 +113,8 @@ def grpo_update(policy: torch.nn.Module, reference: torch.nn.Module, adapter: Mo
         logprobs, entropy = passes.completion_logprobs(adapter, policy, prompts, completions, algo.temperature,
                                                        return_entropy=True, groups=groups)  # [b, Tc] each
         old = old_logprobs[k] if old_logprobs is not None else logprobs.detach()  # π_θ_old
-        loss, metrics = grpo_loss(logprobs, old, ref_logprobs[k], rollout.advantages[micro.rows],
+        ref = ref_logprobs[k] if ref_logprobs is not None else None  # π_ref (none: β = 0)
+        loss, metrics = grpo_loss(logprobs, old, ref, rollout.advantages[micro.rows],
                                   completions.mask, clip_eps=algo.clip_eps, beta=algo.beta,
                                   aggregation=algo.loss_aggregation)
         if with_entropy:  # entropy of the rollout policy (first iteration), a token mean like the others
@@ -107,10 +130,23 @@ def grpo_update(policy: torch.nn.Module, reference: torch.nn.Module, adapter: Mo
         grad_norms.append(engine.step())  # already global
     update_s = time.perf_counter() - start - reference_s
     out: dict[str, Any] = all_reduce_dict(sums)  # shares are global: the ranks' sums add up
+    out.setdefault("kl", None)  # no reference (β = 0): nothing to report, never a misleading 0
     out.update({"grad_norm": sum(grad_norms) / len(grad_norms), "time/reference": reference_s,
                 "time/update": update_s, "skip_reason": None,
                 "tokens_per_second/train": plan.global_tokens * algo.num_iterations / max(update_s, 1e-9)})
     return out
+
+
+def reference_logprobs(adapter: ModelAdapter, reference: ReferencePolicy | None,
+                       batches: Sequence[tuple[PromptBatch, Completions, list[int] | None]],
+                       temperature: float) -> list[torch.Tensor] | None:
+    """π_ref's log-probs of each micro-batch's completions (``[b, Tc]`` each), inside the reference's
+    context; None without a reference."""
+    if reference is None:
+        return None
+    with reference.context():
+        return [passes.completion_logprobs(adapter, reference.model, p, c, temperature, groups=g)
+                for p, c, g in batches]
 
 
 def rollout_metrics(rollout: Rollout, group_size: int) -> dict[str, Any]:

@@ -7,6 +7,7 @@ same way for every family (generation, log-probs, targets) take an adapter: :mod
 """
 from __future__ import annotations
 
+import logging
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Sequence
@@ -16,6 +17,7 @@ from PIL import Image
 
 from mixed_r1.data.schema import ImageCheck, Sample, open_sample_image
 from mixed_r1.errors import ConfigError
+from mixed_r1.models import lora
 from mixed_r1.models.batch import Completions, PromptBatch
 from mixed_r1.models.settings import ModelSettings, PromptSettings
 from mixed_r1.models.shared_prompt import SharedPromptLayout
@@ -24,6 +26,7 @@ from mixed_r1.models.shared_prompt import install as install_shared_prompt_atten
 if TYPE_CHECKING:
     from transformers import PretrainedConfig
 
+log = logging.getLogger("mixed_r1")
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
@@ -73,6 +76,20 @@ def define_model_classes(config: PretrainedConfig) -> list[type]:
         pending.extend(sub for key in type(node).sub_configs
                        if isinstance(sub := getattr(node, key, None), PreTrainedConfig))
     return classes
+
+
+def transformers_model(model: torch.nn.Module) -> torch.nn.Module:
+    """The transformers model inside an engine's (DeepSpeed: ``.module``) and PEFT's wrappers: where a family's
+    own submodules and generation state live."""
+    model = getattr(model, "module", model)
+    wrapped = lora.peft_of(model)
+    return wrapped.get_base_model() if wrapped is not None else model
+
+
+def trainable_parameters(model: torch.nn.Module) -> tuple[int, int]:
+    """(parameters that take a gradient, all parameters); under ZeRO-3 each counted at its full size."""
+    sizes = [(int(getattr(p, "ds_numel", p.numel())), p.requires_grad) for p in model.parameters()]
+    return sum(n for n, trained in sizes if trained), sum(n for n, _ in sizes)
 
 
 class ModelAdapter(ABC):
@@ -213,19 +230,57 @@ class ModelAdapter(ABC):
     def load_model(self, trainable: bool = True, path: str | None = None) -> torch.nn.Module:
         """The policy (or a frozen reference copy) through ``from_pretrained`` from ``model.path``
         (or ``path``, e.g. a resumed checkpoint's export). Placement on a device is the engine's job
-        (``build_engine`` / ``engine.prepare_reference``): the model comes back where it was loaded."""
+        (``build_engine`` / ``engine.prepare_reference``): the model comes back where it was loaded.
+
+        A trainable policy has ``model.freeze_vision`` / ``freeze_projector`` applied; with ``model.lora.rank`` > 0
+        it is ``model.path`` wrapped with LoRA adapters (:mod:`mixed_r1.models.lora`), those of the checkpoint
+        ``path`` when resuming."""
         from transformers import AutoModelForImageTextToText
 
         define_model_classes(self.model_config)  # before ZeRO-3's zero.Init: see its docstring
+        if trainable and self.settings.lora.rank > 0:  # a checkpoint's merged export is not the base of its adapter
+            weights = self.settings.path
+        else:
+            weights = path or self.settings.path
         model = AutoModelForImageTextToText.from_pretrained(
-            path or self.settings.path, dtype=self.dtype, attn_implementation=self.attn_implementation(),
+            weights, dtype=self.dtype, attn_implementation=self.attn_implementation(),
             trust_remote_code=self.trust_remote_code)
         install_shared_prompt_attention(model)  # used only by shared-prompt passes; else the loaded attention
         if not trainable:
-            model.eval().requires_grad_(False)
-        elif self.settings.gradient_checkpointing:  # recompute activations in backward: memory for time
+            return model.eval().requires_grad_(False)
+        for part in self.frozen_parts(model):  # before the engine builds its optimizer from what needs a gradient
+            part.requires_grad_(False)
+        if self.settings.gradient_checkpointing:  # recompute activations in backward: memory for time
             model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        if self.settings.lora.rank > 0:  # only the adapters train; a resumed run's come from its checkpoint
+            model = lora.attach(model, self.language_model(model), self.settings.lora)
+            if path is not None:
+                lora.load_adapter(model, path)
+        trained, total = trainable_parameters(model)
+        log.info("trainable parameters: %s of %s (%.1f%%)", f"{trained:,}", f"{total:,}", 100 * trained / max(total, 1))
         return model
+
+    def frozen_parts(self, model: torch.nn.Module) -> list[torch.nn.Module]:
+        """The modules of the policy that ``model.freeze_vision`` / ``model.freeze_projector`` keep out of
+        training: they take no gradient, so the engines give them no optimizer state."""
+        parts = []
+        if self.settings.freeze_vision:
+            parts += self.vision_tower(model)
+        if self.settings.freeze_projector:
+            parts += self.projector(model)
+        return parts
+
+    @abstractmethod
+    def language_model(self, model: torch.nn.Module) -> torch.nn.Module:
+        """The decoder the vision features feed (LoRA adapts its layers only)."""
+
+    @abstractmethod
+    def vision_tower(self, model: torch.nn.Module) -> list[torch.nn.Module]:
+        """The modules of this family's vision encoder, its projector into the language model excluded."""
+
+    @abstractmethod
+    def projector(self, model: torch.nn.Module) -> list[torch.nn.Module]:
+        """The modules that map vision features into the language model's embedding space."""
 
     def attn_implementation(self) -> str:
         """``model.attn_implementation``; ``auto`` picks flash_attention_2 when flash-attn is installed
@@ -239,8 +294,13 @@ class ModelAdapter(ABC):
         return "flash_attention_2" if has_flash and self.device.type == "cuda" else "sdpa"
 
     def save(self, model: torch.nn.Module, out_dir: str) -> None:
-        """An HF-format checkpoint (model, tokenizer, image processor) that ``from_pretrained`` loads."""
-        model.save_pretrained(out_dir)
+        """An HF-format checkpoint (model, tokenizer, image processor) that ``from_pretrained`` loads; a LoRA
+        policy is saved merged, its adapter beside it (:func:`mixed_r1.models.lora.save`)."""
+        wrapped = lora.peft_of(model)
+        if wrapped is not None:
+            lora.save(wrapped, out_dir)
+        else:
+            model.save_pretrained(out_dir)
         self.tokenizer.save_pretrained(out_dir)
         self.image_processor.save_pretrained(out_dir)
 

@@ -21,6 +21,7 @@ class InternVLSettings(ModelSettings):
     max_num_tiles: int
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.max_num_tiles < 1:
             raise ConfigError(f"model.max_num_tiles={self.max_num_tiles} must be >= 1")
 
@@ -75,6 +76,17 @@ class InternVLAdapter(ModelAdapter):
         raise ConfigError("eval.backend=lmms_eval cannot read a native InternVL checkpoint (lmms-eval's internvl2 "
                           "class loads the hub's remote code); use eval.backend=native, or point lmms-eval at the "
                           "original OpenGVLab checkpoint for the base-model row")
+
+    def language_model(self, model: torch.nn.Module) -> torch.nn.Module:
+        return model.model.language_model  # a Qwen2 decoder
+
+    def vision_tower(self, model: torch.nn.Module) -> list[torch.nn.Module]:
+        """The InternViT encoder (``model.vision_tower``)."""
+        return [model.model.vision_tower]
+
+    def projector(self, model: torch.nn.Module) -> list[torch.nn.Module]:
+        """The pixel-shuffle MLP into the language model (``model.multi_modal_projector``)."""
+        return [model.model.multi_modal_projector]
 
     IMAGE_FRAME_TOKENS = 3  # <img> ... </img> and the newline after it
 

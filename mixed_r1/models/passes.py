@@ -8,7 +8,7 @@ once. A new family implements the hooks and gets every pass, tested on both tiny
 """
 from __future__ import annotations
 
-from typing import Any, Literal, Sequence, overload
+from typing import Any, Callable, Literal, Sequence, overload
 
 import torch
 from transformers import GenerationConfig
@@ -87,16 +87,27 @@ def completion_logprobs(adapter: ModelAdapter, model: torch.nn.Module, batch: Pr
 
     ``groups`` (a group id per row; rows of a group share their prompt) selects the shared-prompt
     pass (:mod:`mixed_r1.models.shared_prompt`): each group's prompt and image are encoded once, with
-    the same values as the unshared pass (``groups=None``).
+    the same values as the unshared pass (``groups=None``). With ``model.logprob_chunk_tokens`` > 0 the
+    output head runs on the last hidden states a chunk of tokens at a time (:func:`chunked_token_logprobs`):
+    the same values and gradients without the ``[B, Tc, V]`` logits (at Qwen's 151,936-token vocabulary,
+    0.6 MB per token in float32); positions outside ``completions.mask`` are then 0.
     """
-    if groups is None:
-        logits = unshared_logits(adapter, model, batch, completions)
-    else:
-        logits = shared_prompt_logits(adapter, model, batch, completions, groups)
-    logits = logits.float() / temperature  # [B, Tc, V]
-    # log-softmax at the taken token only: no second [B, Tc, V] tensor
-    log_norm = torch.logsumexp(logits, dim=-1)  # [B, Tc]
-    logprobs = logits.gather(-1, completions.ids.unsqueeze(-1)).squeeze(-1) - log_norm
+    chunk = adapter.settings.logprob_chunk_tokens
+    states = completion_states(adapter, model, batch, completions, groups, logits=chunk == 0)  # [B, Tc, V or H]
+    if chunk:
+        return chunked_token_logprobs(model.get_output_embeddings(), states, completions, temperature, chunk,
+                                      return_entropy)
+    return token_logprobs(states, completions.ids, temperature, return_entropy)
+
+
+def token_logprobs(logits: torch.Tensor, ids: torch.Tensor, temperature: float, return_entropy: bool
+                   ) -> Any:
+    """log softmax(``logits`` / T) at ``ids`` (``[..., V]`` → ``[...]``), and with ``return_entropy`` the entropy of
+    the same distribution (no gradient). Computed in float32 whatever the model's dtype."""
+    logits = logits.float() / temperature
+    # log-softmax at the taken token only: no second [..., V] tensor
+    log_norm = torch.logsumexp(logits, dim=-1)
+    logprobs = logits.gather(-1, ids.unsqueeze(-1)).squeeze(-1) - log_norm
     if not return_entropy:
         return logprobs
     with torch.no_grad():  # H = log Z − Σ p·logit
@@ -104,21 +115,113 @@ def completion_logprobs(adapter: ModelAdapter, model: torch.nn.Module, batch: Pr
     return logprobs, entropy
 
 
-def unshared_logits(adapter: ModelAdapter, model: torch.nn.Module, batch: PromptBatch,
-                    completions: Completions) -> torch.Tensor:
-    """``[B, Tc, V]``: position t predicts completion token t, every row with its own prompt copy."""
+def chunked_token_logprobs(head: torch.nn.Module, hidden: torch.Tensor, completions: Completions, temperature: float,
+                           chunk: int, return_entropy: bool) -> Any:
+    """:func:`token_logprobs` of ``head(hidden)`` (``hidden`` ``[B, Tc, H]``) at the real completion tokens
+    (``completions.mask``; the other positions hold 0), ``chunk`` tokens at a time (:class:`ChunkedHeadLogprobs`:
+    a chunk's ``[chunk, V]`` logits exist only while it is computed, in forward and again in backward).
+
+    The head is called once, as itself (:func:`call_as`), whatever the number of chunks: under ZeRO-3 its
+    weight is gathered once per pass on every rank — ranks whose token counts differ would otherwise run
+    different numbers of gathers and wait on each other forever."""
+    real = completions.mask.bool()  # [B, Tc]
+    states, ids = hidden[real], completions.ids[real]  # [N, H], [N]
+
+    def chunked(part: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return ChunkedHeadLogprobs.apply(part, head.weight, head.bias, ids, temperature, chunk)
+
+    logprobs, entropy = call_as(head, chunked, states)
+    outputs = (torch.zeros(real.shape, dtype=torch.float32, device=hidden.device).index_put((real,), logprobs),
+               torch.zeros(real.shape, dtype=torch.float32, device=hidden.device).index_put((real,), entropy))
+    return outputs if return_entropy else outputs[0]
+
+
+def call_as(module: torch.nn.Module, forward: Callable[..., Any], *args: Any) -> Any:
+    """``forward(*args)`` run as ``module``'s own call, inside its hooks (DeepSpeed ZeRO-3 gathers the module's
+    weights before the call and again for its backward)."""
+    module.forward = forward  # an instance attribute shadows the class's forward for this one call
+    try:
+        return module(*args)
+    finally:
+        del module.forward
+
+
+class ChunkedHeadLogprobs(torch.autograd.Function):
+    """log softmax(``states @ weight.T + bias`` / T) at ``ids`` and the entropy of that distribution, ``chunk``
+    rows at a time; backward recomputes each chunk's logits: with g the log-probs' gradient and p the
+    softmax, d logp / d logits = (onehot(id) − p) / T, so grad_logits = g · (onehot − p) / T, then
+    grad_states = grad_logits @ weight and grad_weight = grad_logits.T @ states (both accumulated in the
+    inputs' dtypes, as autograd accumulates them)."""
+
+    @staticmethod
+    def forward(ctx: Any, states: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, ids: torch.Tensor,
+                temperature: float, chunk: int) -> tuple[torch.Tensor, torch.Tensor]:
+        logprobs = torch.empty(len(ids), dtype=torch.float32, device=states.device)
+        entropy = torch.empty(len(ids), dtype=torch.float32, device=states.device)
+        for start in range(0, len(ids), chunk):
+            end = start + chunk
+            logits = torch.nn.functional.linear(states[start:end], weight, bias)
+            logprobs[start:end], entropy[start:end] = token_logprobs(logits, ids[start:end], temperature, True)
+        ctx.save_for_backward(states, weight, bias, ids)
+        ctx.temperature, ctx.chunk = temperature, chunk
+        ctx.mark_non_differentiable(entropy)
+        return logprobs, entropy
+
+    @staticmethod
+    def backward(ctx: Any, grad_logprobs: torch.Tensor, _: torch.Tensor) -> tuple[Any, ...]:
+        states, weight, bias, ids = ctx.saved_tensors
+        grad_states = torch.zeros_like(states)
+        grad_weight = torch.zeros_like(weight)
+        grad_bias = torch.zeros_like(bias) if bias is not None else None
+        for start in range(0, len(ids), ctx.chunk):
+            end = start + ctx.chunk
+            part = states[start:end]
+            logits = torch.nn.functional.linear(part, weight, bias).float() / ctx.temperature
+            grad = torch.softmax(logits, dim=-1).mul_(-grad_logprobs[start:end, None])  # −g·p
+            grad.scatter_add_(-1, ids[start:end, None], grad_logprobs[start:end, None])  # + g·onehot
+            grad = grad.div_(ctx.temperature).to(weight.dtype)  # [c, V] d loss / d logits
+            grad_states[start:end] = grad @ weight
+            grad_weight.addmm_(grad.t(), part)
+            if grad_bias is not None:
+                grad_bias += grad.sum(dim=0)
+        return grad_states, grad_weight, grad_bias, None, None, None
+
+
+def completion_states(adapter: ModelAdapter, model: torch.nn.Module, batch: PromptBatch, completions: Completions,
+                      groups: Sequence[int] | None, logits: bool) -> torch.Tensor:
+    """``[B, Tc, V]`` logits (``logits``) or ``[B, Tc, H]`` last hidden states: position t predicts completion
+    token t. The hidden states come out of the model's own forward (the engine's, so DeepSpeed and PEFT see
+    an ordinary call) with a single logits column kept, the head left to the caller."""
+    if groups is None:
+        return unshared_states(adapter, model, batch, completions, logits)
+    return shared_prompt_states(adapter, model, batch, completions, groups, logits)
+
+
+def forward_states(model: torch.nn.Module, inputs: dict[str, Any], keep: int | torch.Tensor,
+                   logits: bool) -> torch.Tensor:
+    """The model's logits at ``keep`` (the last ``keep`` positions, or these positions), or its last hidden
+    states there (transformers ties ``hidden_states[-1]`` to the final-norm output the head reads)."""
+    if logits:
+        return model(**inputs, logits_to_keep=keep, use_cache=False).logits
+    out = model(**inputs, logits_to_keep=1, output_hidden_states=True, use_cache=False)
+    hidden = out.hidden_states[-1]  # [B, L, H]
+    return hidden[:, -keep:] if isinstance(keep, int) else hidden[:, keep]
+
+
+def unshared_states(adapter: ModelAdapter, model: torch.nn.Module, batch: PromptBatch, completions: Completions,
+                    logits: bool) -> torch.Tensor:
+    """``[B, Tc, V or H]``, every row with its own prompt copy."""
     n_completion = completions.ids.shape[1]
-    out = model(
+    inputs = dict(
         input_ids=torch.cat([batch.input_ids, completions.ids], dim=1),
         attention_mask=torch.cat([batch.attention_mask, completions.mask.to(batch.attention_mask.dtype)], dim=1),
-        pixel_values=batch.pixel_values, **adapter.completion_row_inputs(batch, completions),
-        logits_to_keep=n_completion + 1, use_cache=False)
-    return out.logits[:, :-1]  # the last Tc+1 positions minus the final one
+        pixel_values=batch.pixel_values, **adapter.completion_row_inputs(batch, completions))
+    return forward_states(model, inputs, n_completion + 1, logits)[:, :-1]  # the last Tc+1 positions minus the final
 
 
-def shared_prompt_logits(adapter: ModelAdapter, model: torch.nn.Module, batch: PromptBatch, completions: Completions,
-                         groups: Sequence[int]) -> torch.Tensor:
-    """``[B, Tc, V]`` like :func:`unshared_logits`, from one packed row per group: its prompt once, then one
+def shared_prompt_states(adapter: ModelAdapter, model: torch.nn.Module, batch: PromptBatch, completions: Completions,
+                         groups: Sequence[int], logits: bool) -> torch.Tensor:
+    """``[B, Tc, V or H]`` like :func:`unshared_states`, from one packed row per group: its prompt once, then one
     slot of ``Tc`` columns per completion (:class:`SharedPromptLayout`)."""
     if len(groups) != len(batch):
         raise ValueError(f"{len(groups)} group ids for {len(batch)} rows")
@@ -139,13 +242,12 @@ def shared_prompt_logits(adapter: ModelAdapter, model: torch.nn.Module, batch: P
     slot_mask[packed_row, slot] = completions.mask
     slots = Completions(slot_ids.flatten(1), slot_mask.flatten(1))  # [U, k*Tc]
     layout = SharedPromptLayout(prompts.input_ids.shape[1], k, Tc, prompts.attention_mask.bool())
-    out = model(
+    inputs = dict(
         input_ids=torch.cat([prompts.input_ids, slots.ids], dim=1),
         position_ids=adapter.shared_position_ids(model, prompts, layout),
-        pixel_values=prompts.pixel_values, **adapter.completion_row_inputs(prompts, slots),
-        logits_to_keep=layout.logit_positions().to(device), use_cache=False, shared_prompt=layout)
-    logits = out.logits.unflatten(1, (k, Tc))  # [U, k, Tc, V]
-    return logits[packed_row, slot]  # [B, Tc, V]
+        pixel_values=prompts.pixel_values, **adapter.completion_row_inputs(prompts, slots), shared_prompt=layout)
+    states = forward_states(model, inputs, layout.logit_positions().to(device), logits)
+    return states.unflatten(1, (k, Tc))[packed_row, slot]  # [U, k*Tc, ·] -> [U, k, Tc, ·] -> [B, Tc, ·]
 
 
 def encode_targets(adapter: ModelAdapter, texts: Sequence[str]) -> Completions:

@@ -10,7 +10,7 @@ from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import smart_res
 
 from mixed_r1.data.schema import ImageCheck
 from mixed_r1.errors import ConfigError
-from mixed_r1.models.base import ModelAdapter
+from mixed_r1.models.base import ModelAdapter, transformers_model
 from mixed_r1.models.batch import Completions, PromptBatch
 from mixed_r1.models.settings import ModelSettings, PromptSettings
 from mixed_r1.models.shared_prompt import SharedPromptLayout
@@ -25,6 +25,7 @@ class QwenVLSettings(ModelSettings):
     max_pixels: int
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if not 0 < self.min_pixels <= self.max_pixels:
             raise ConfigError(f"model.min_pixels={self.min_pixels} and model.max_pixels={self.max_pixels}: "
                               f"need 0 < min_pixels <= max_pixels")
@@ -90,7 +91,7 @@ class QwenVLAdapter(ModelAdapter):
                             layout: SharedPromptLayout) -> torch.Tensor:
         """3-D rotary positions ``[3, U, L]``: the prompt's from the model's own ``get_rope_index``, every slot
         continuing on all three axes from the prompt's last (text) position, as the unshared pass does."""
-        qwen = getattr(model, "module", model).model  # under DeepSpeed, the wrapped model
+        qwen = transformers_model(model).model  # inside DeepSpeed or PEFT
         prompt, _ = qwen.get_rope_index(prompts.input_ids, mm_token_type_ids=prompts.row_inputs["mm_token_type_ids"],
                                         image_grid_thw=prompts.row_inputs["image_grid_thw"],
                                         attention_mask=prompts.attention_mask)  # [3, U, Lp]
@@ -99,10 +100,21 @@ class QwenVLAdapter(ModelAdapter):
 
     PER_TOKEN_INPUTS = ("input_ids", "attention_mask", "mm_token_type_ids")
 
+    def language_model(self, model: torch.nn.Module) -> torch.nn.Module:
+        return model.model.language_model
+
+    def vision_tower(self, model: torch.nn.Module) -> list[torch.nn.Module]:
+        """``model.visual`` without its ``merger`` (the projector lives inside the vision tower here)."""
+        return [module for name, module in model.model.visual.named_children() if name != "merger"]
+
+    def projector(self, model: torch.nn.Module) -> list[torch.nn.Module]:
+        """``model.visual.merger``: merges 2x2 patches and projects them to the language model's width."""
+        return [model.model.visual.merger]
+
     def repeat_generation_state(self, model: torch.nn.Module, group_size: int) -> None:
         """The prefill stores each prompt's 3-D rotary offset (``rope_deltas``) on the model; the generation
         steps read one per sequence."""
-        qwen = getattr(model, "module", model).model
+        qwen = transformers_model(model).model
         qwen.rope_deltas = qwen.rope_deltas.repeat_interleave(group_size, dim=0)
 
     IMAGE_FRAME_TOKENS = 2  # <|vision_start|> ... <|vision_end|>

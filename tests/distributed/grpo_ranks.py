@@ -2,7 +2,8 @@
 
     torchrun --nproc_per_node 2 tests/distributed/grpo_ranks.py OUT_DIR ENGINES [tiny_qwen|tiny_internvl]
 
-ENGINES: none, zero2 or zero3, each optionally +unshared, comma-separated (none,zero3,zero3+unshared).
+ENGINES: none, zero2 or zero3, each optionally with +VARIANT (VARIANTS: unshared, offload, chunked), comma-separated
+(none,zero3,zero3+unshared,zero3+offload+chunked).
 
 Sampling differs by rank, so the rollout here is fixed: the same global batch of prompts, completion
 tokens and rewards in any world size, each rank taking its share. Rank 0 writes one JSON line per
@@ -10,7 +11,8 @@ scenario to OUT_DIR/results_<stage>.jsonl: loss, gradient norm and a fingerprint
 tests compare a 1-process and a 2-process launch (tests/test_distributed.py). The last prompt has a
 wide image, so with 2 processes the ranks' micro-batches carry different numbers of image patches
 (Qwen) or tiles (InternVL). An engine named with ``+unshared`` runs the same scenarios with
-``algo.shared_prompt=false`` (one prompt copy per completion) instead of the default shared-prompt passes.
+``algo.shared_prompt=false`` (one prompt copy per completion) instead of the default shared-prompt passes;
+``+offload`` with the optimizer offloaded to the CPU, ``+chunked`` with chunked log-probs.
 """
 from __future__ import annotations
 
@@ -39,16 +41,19 @@ from mixed_r1.rewards.mixed import RewardOutput
 from mixed_r1.rollout import Rollout
 
 PROMPTS, G, TC = 4, 4, 12
+VARIANTS = {"unshared": "algo.shared_prompt=false",  # one prompt copy per completion
+            "offload": "deepspeed.offload_optimizer=true",  # the optimizer state and step on the CPU
+            "chunked": "model.logprob_chunk_tokens=5"}  # the head on hidden states, 5 tokens at a time
 
 
 def config(out: Path, stage: str, model: str):
     root = Path(__file__).resolve().parents[2] / "conf"
-    engine, _, variant = stage.partition("+")
+    engine, *variants = stage.split("+")
     with initialize_config_dir(config_dir=str(root), version_base="1.3"):
         cfg = compose(config_name="train", overrides=[f"model={model}", f"deepspeed={engine}",
-                                                      f"algo.shared_prompt={str(variant != 'unshared').lower()}",
                                                       f"trainer.prompts_per_step={PROMPTS}",
-                                                      f"algo.group_size={G}", "trainer.micro_batch_size=3"])
+                                                      f"algo.group_size={G}", "trainer.micro_batch_size=3",
+                                                      *(VARIANTS[v] for v in variants)])
     text = OmegaConf.to_yaml(cfg).replace("${hydra:runtime.output_dir}", str(out))
     return train_settings(OmegaConf.create(text))
 

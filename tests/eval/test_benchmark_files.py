@@ -139,8 +139,7 @@ def test_a_benchmark_image_the_model_family_refuses_is_named_at_load(tmp_path: P
     from PIL import Image
 
     from mixed_r1.models import adapter_class
-    from mixed_r1.settings import run_settings
-    from tests.conftest import compose_train
+    from tests.conftest import compose_train, settings_of
 
     folder = write_benchmark("mmstar", tmp_path, num_items=2)
     strip = io.BytesIO()
@@ -153,7 +152,7 @@ def test_a_benchmark_image_the_model_family_refuses_is_named_at_load(tmp_path: P
 
     path = shards(folder)[0]
     rewrite(path, to_strip)
-    model = run_settings(compose_train(["model=qwen7b"], run_dir=tmp_path / "run")).model
+    model = settings_of(compose_train(["model=qwen7b"], run_dir=tmp_path / "run")).run.model
     check = adapter_class(model.adapter).image_check(model)
     assert len(load_items(benchmark("mmstar"), tmp_path, None)) >= 2  # the image itself decodes ...
     with pytest.raises(DataError, match=r"^mmstar: item \S+, image 1 \(4020x20\): Qwen2.5-VL's processor rejects"):

@@ -4,6 +4,13 @@ Run on a lent GPU (prints a table of time and peak memory per model):
 
     python tests/gpu/real_shapes.py                       # qwen3b qwen7b internvl4b, bf16 on cuda
     python tests/gpu/real_shapes.py --models qwen7b --prompts 4 --group 8 --new-tokens 256
+    python tests/gpu/real_shapes.py --models qwen3b qwen7b --memory-switches   # the README's "what fits" rows
+
+``--switch NAME=KEY=VALUE[,KEY=VALUE...]`` (repeatable) runs each model once per switch, config overrides such as
+``model.lora.rank=16`` or ``model.logprob_chunk_tokens=1024``; ``--memory-switches`` is issue 24's set (the full
+fine-tune, chunked log-probs, a frozen vision tower, beta = 0, LoRA, and LoRA + chunked + beta = 0). The
+reference policy is built as the recipe builds it (a frozen copy; the LoRA policy with its adapter off; none
+at beta = 0), so each row's peak is what that switch holds.
 
 ``--smoke`` shrinks every width and depth (keeping the real vocabularies) so the same code path runs on
 a CPU in seconds; the test suite runs it that way. Weights are random and the tokenizer is the tiny
@@ -13,7 +20,6 @@ memory and speed, not text. No hub access is needed.
 from __future__ import annotations
 
 import argparse
-import copy
 import sys
 import tempfile
 import time
@@ -34,11 +40,11 @@ from mixed_r1.data import load_samples  # noqa: E402
 from mixed_r1.data.synthetic import SyntheticSpec, corpus, generate  # noqa: E402
 from mixed_r1.engine import TorchEngine, seed_everything  # noqa: E402
 from mixed_r1.grpo.config import GRPOConfig  # noqa: E402
-from mixed_r1.grpo.step import collect_rollout, grpo_update  # noqa: E402
+from mixed_r1.grpo.step import ReferencePolicy, collect_rollout, grpo_update  # noqa: E402
 from mixed_r1.models import build_adapter  # noqa: E402
 from mixed_r1.models.internvl import build_tiny_internvl  # noqa: E402
 from mixed_r1.models.qwen_vl import build_tiny_qwen2_5_vl  # noqa: E402
-from mixed_r1.recipe import train_settings  # noqa: E402
+from mixed_r1.recipe import StepContext, build_reference, train_settings, uses_reference  # noqa: E402
 
 QWEN_VISION = dict(vision_depth=32, vision_hidden_size=1280, vision_intermediate_size=3420, vision_num_heads=16,
                    fullatt_block_indexes=[7, 15, 23, 31], min_pixels=3136, max_pixels=1003520)
@@ -67,13 +73,18 @@ class RealShapeRun:
 
     adapter: Any
     engine: TorchEngine
-    reference: torch.nn.Module
+    reference: ReferencePolicy | None  # as the recipe builds it (none at beta = 0)
     algo: GRPOConfig
     samples: list
     reward_fn: Any
 
 
-def build_real_shape(name: str, args: argparse.Namespace, work: Path) -> RealShapeRun:
+MEMORY_SWITCHES = ["full=", "chunked=model.logprob_chunk_tokens=1024",
+                   "frozen_vision=model.freeze_vision=true,model.freeze_projector=true", "beta0=algo.beta=0",
+                   "lora=model.lora.rank=16", "lean=model.lora.rank=16,algo.beta=0,model.logprob_chunk_tokens=1024"]
+
+
+def build_real_shape(name: str, args: argparse.Namespace, work: Path, overrides: list[str] | None = None) -> RealShapeRun:
     """``name``'s shapes (``--smoke``: shrunk) built on ``args.device`` in ``args.dtype`` into ``work/name`` and
     loaded back through the adapter (``from_pretrained``), with a frozen reference copy and the synthetic
     samples of ``work/data``; ``args`` carries device, dtype, group, new_tokens, prompts and smoke."""
@@ -82,16 +93,17 @@ def build_real_shape(name: str, args: argparse.Namespace, work: Path) -> RealSha
             "build_dtype": args.dtype}
     model_dir = work / name
     internvl = tiny_config == "tiny_internvl"
-    (build_tiny_internvl if internvl else build_tiny_qwen2_5_vl)(model_dir, corpus(), spec, 0)
+    if not (model_dir / "config.json").is_file():  # built once per model, whatever the switches
+        (build_tiny_internvl if internvl else build_tiny_qwen2_5_vl)(model_dir, corpus(), spec, 0)
     if args.device.startswith("cuda"):
         torch.cuda.empty_cache()  # the builder's copy
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         cfg = compose("train", overrides=[
             f"model={tiny_config}", f"model.build_dir={model_dir}", f"model.dtype={args.dtype}", f"device={args.device}",
-            f"algo.group_size={args.group}", f"algo.max_new_tokens={args.new_tokens}",
+            f"algo.group_size={args.group}", f"algo.max_new_tokens={args.new_tokens}", "warmup.steps=0",
             "data=jsonl", f"data.train_file={work / 'data' / 'train.jsonl'}",
             f"model.max_num_tiles={spec.get('max_num_tiles', 4)}" if internvl else
-            f"model.max_pixels={spec.get('max_pixels', 12544)}"])
+            f"model.max_pixels={spec.get('max_pixels', 12544)}", *(overrides or [])])
     # outside a Hydra run: the run folder's paths point into work/run
     settings = train_settings(OmegaConf.create(OmegaConf.to_yaml(cfg).replace("${hydra:runtime.output_dir}",
                                                                               str(work / "run"))))
@@ -99,14 +111,14 @@ def build_real_shape(name: str, args: argparse.Namespace, work: Path) -> RealSha
     device = torch.device(args.device)
     adapter = build_adapter(settings.run.model, settings.run.prompt, device)
     engine = TorchEngine(adapter.load_model(), lr=settings.trainer.lr, device=device)
-    reference = engine.prepare_reference(copy.deepcopy(engine.model).eval().requires_grad_(False))
     assert isinstance(settings.algo, GRPOConfig)
+    reference = build_reference(StepContext(settings, adapter, engine, None)) if uses_reference(settings.algo) else None
     return RealShapeRun(adapter, engine, reference, settings.algo, load_samples(settings.run.data.train_file)[: args.prompts],
                         build_reward(settings.run, adapter, engine.model))
 
 
-def run_one(name: str, args: argparse.Namespace, work: Path) -> dict[str, float]:
-    run = build_real_shape(name, args, work)
+def run_one(name: str, args: argparse.Namespace, work: Path, overrides: list[str]) -> dict[str, float]:
+    run = build_real_shape(name, args, work, overrides)
     adapter, engine, reference, algo, samples, reward_fn = (run.adapter, run.engine, run.reference, run.algo,
                                                             run.samples, run.reward_fn)
     policy = engine.model
@@ -129,7 +141,8 @@ def run_one(name: str, args: argparse.Namespace, work: Path) -> dict[str, float]
     update_s = time.perf_counter() - start
     tokens = int(rollout.completions.mask.sum())
     peak = torch.cuda.max_memory_allocated() / 2**30 if device.type == "cuda" else float("nan")
-    result = {"params_b": sum(p.numel() for p in policy.parameters()) / 1e9, "rollout_s": rollout_s,
+    result = {"params_b": sum(p.numel() for p in policy.parameters()) / 1e9,
+              "trainable_m": sum(p.numel() for p in policy.parameters() if p.requires_grad) / 1e6, "rollout_s": rollout_s,
               "update_s": update_s, "gen_tok_s": tokens / rollout_s, "peak_gib": peak,
               "grad_norm": metrics["grad_norm"]}
     del policy, reference, engine, rollout
@@ -148,19 +161,32 @@ def main() -> None:
     parser.add_argument("--new-tokens", type=int, default=128)
     parser.add_argument("--micro-batch", type=int, default=4, help="sequences per forward/backward")
     parser.add_argument("--smoke", action="store_true", help="shrunk widths/depths: the code path on a CPU")
+    parser.add_argument("--switch", action="append", default=[], metavar="NAME=OVERRIDES",
+                        help="a configuration to run each model with (repeatable; default: the config as is)")
+    parser.add_argument("--memory-switches", action="store_true", help=f"the switches {MEMORY_SWITCHES}")
     args = parser.parse_args()
+    switches = [parse_switch(text) for text in (args.switch + (MEMORY_SWITCHES if args.memory_switches else [])
+                                                or ["-="])]
     args.dtype = args.dtype or ("bfloat16" if args.device.startswith("cuda") else "float32")
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         generate(work / "data", SyntheticSpec(num_samples=max(10, args.prompts), image_size=56 if args.smoke else 448))
-        rows = {name: run_one(name, args, work) for name in args.models}
+        rows = {(name, switch): run_one(name, args, work, overrides) for name in args.models
+                for switch, overrides in switches}
+    listed = "; ".join(f"{n}: {' '.join(o) or '-'}" for n, o in switches)
     print(f"\n{args.prompts} prompts x {args.group} samples, {args.new_tokens} new tokens, {args.dtype} on {args.device}"
-          f"{' (smoke shapes)' if args.smoke else ''}\n")
-    print("| model | params (B) | rollout s | gen tokens/s | update s | peak GiB | grad norm |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
-    for name, r in rows.items():
-        print(f"| {name} | {r['params_b']:.2f} | {r['rollout_s']:.2f} | {r['gen_tok_s']:.0f} | {r['update_s']:.2f} "
-              f"| {r['peak_gib']:.1f} | {r['grad_norm']:.3g} |")
+          f"{' (smoke shapes)' if args.smoke else ''}; switches: {listed}\n")
+    print("| model | switch | params (B) | trainable (M) | rollout s | gen tokens/s | update s | peak GiB | grad norm |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    for (name, switch), r in rows.items():
+        print(f"| {name} | {switch} | {r['params_b']:.2f} | {r['trainable_m']:.3f} | {r['rollout_s']:.2f} "
+              f"| {r['gen_tok_s']:.0f} | {r['update_s']:.2f} | {r['peak_gib']:.1f} | {r['grad_norm']:.3g} |")
+
+
+def parse_switch(text: str) -> tuple[str, list[str]]:
+    """``NAME=KEY=VALUE[,KEY=VALUE...]`` (``NAME=``: no override) -> (name, overrides)."""
+    name, _, rest = text.partition("=")
+    return name, [o for o in rest.split(",") if o]
 
 
 if __name__ == "__main__":
