@@ -128,7 +128,7 @@ def chunked_token_logprobs(head: torch.nn.Module, hidden: torch.Tensor, completi
     states, ids = hidden[real], completions.ids[real]  # [N, H], [N]
 
     def chunked(part: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return ChunkedHeadLogprobs.apply(part, head.weight, head.bias, ids, temperature, chunk)
+        return ChunkedHeadLogprobs.apply(part, head.weight, head.bias, ids, temperature, chunk, return_entropy)
 
     logprobs, entropy = call_as(head, chunked, states)
     outputs = (torch.zeros(real.shape, dtype=torch.float32, device=hidden.device).index_put((real,), logprobs),
@@ -155,13 +155,16 @@ class ChunkedHeadLogprobs(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: Any, states: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, ids: torch.Tensor,
-                temperature: float, chunk: int) -> tuple[torch.Tensor, torch.Tensor]:
+                temperature: float, chunk: int, with_entropy: bool) -> tuple[torch.Tensor, torch.Tensor]:
         logprobs = torch.empty(len(ids), dtype=torch.float32, device=states.device)
-        entropy = torch.empty(len(ids), dtype=torch.float32, device=states.device)
+        entropy = torch.zeros(len(ids), dtype=torch.float32, device=states.device)  # stays 0 without with_entropy
         for start in range(0, len(ids), chunk):
             end = start + chunk
             logits = torch.nn.functional.linear(states[start:end], weight, bias)
-            logprobs[start:end], entropy[start:end] = token_logprobs(logits, ids[start:end], temperature, True)
+            if with_entropy:
+                logprobs[start:end], entropy[start:end] = token_logprobs(logits, ids[start:end], temperature, True)
+            else:
+                logprobs[start:end] = token_logprobs(logits, ids[start:end], temperature, False)
         ctx.save_for_backward(states, weight, bias, ids)
         ctx.temperature, ctx.chunk = temperature, chunk
         ctx.mark_non_differentiable(entropy)
@@ -184,7 +187,7 @@ class ChunkedHeadLogprobs(torch.autograd.Function):
             grad_weight.addmm_(grad.t(), part)
             if grad_bias is not None:
                 grad_bias += grad.sum(dim=0)
-        return grad_states, grad_weight, grad_bias, None, None, None
+        return grad_states, grad_weight, grad_bias, None, None, None, None
 
 
 def completion_states(adapter: ModelAdapter, model: torch.nn.Module, batch: PromptBatch, completions: Completions,
