@@ -48,7 +48,7 @@ def _rollout(tiny_cfg, adapter, samples, **algo_overrides):
     return policy, reference, algo, rollout
 
 
-@pytest.mark.parametrize("aggregation", ["sequence", "token"])
+@pytest.mark.parametrize("aggregation", ["sequence", "token", "dr_grpo"])
 def test_micro_batching_gives_the_same_gradient(tiny_cfg, adapter, samples, aggregation):
     policy, reference, algo, rollout = _rollout(tiny_cfg, adapter, samples, loss_aggregation=aggregation)
     norms = []

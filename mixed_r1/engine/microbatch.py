@@ -17,7 +17,8 @@ import torch
 from mixed_r1.engine.distributed import all_reduce
 from mixed_r1.engine.protocol import Engine
 
-AGGREGATIONS = ("sequence", "token")
+AGGREGATIONS = ("sequence", "token", "dr_grpo")
+ROW_WEIGHTED = ("sequence", "dr_grpo")  # losses that are a mean over rows (dr_grpo: each row's sum / a constant)
 
 
 @dataclass(frozen=True)
@@ -83,8 +84,8 @@ def plan_micro_batches(rows: Sequence[int], tokens_per_row: Sequence[float], siz
     the order irrelevant to the gradient.
 
     ``tokens_per_row`` holds the loss tokens of *every* row of this rank (indexed by row), ``aggregation``
-    says what the global loss averages over: ``sequence`` (each row counts 1) or ``token`` (each token
-    counts 1). Every rank must call this (it all-reduces the counts). ``pad_row`` is the row a padding
+    says what the global loss averages over: ``sequence`` and ``dr_grpo`` (each row counts 1) or ``token``
+    (each token counts 1). Every rank must call this (it all-reduces the counts). ``pad_row`` is the row a padding
     micro-batch repeats.
     """
     if aggregation not in AGGREGATIONS:
@@ -103,7 +104,7 @@ def plan_micro_batches(rows: Sequence[int], tokens_per_row: Sequence[float], siz
     batches = []
     for chunk, chunk_tokens in zip(chunks, tokens):
         token_weight = chunk_tokens / max(global_tokens, 1.0)
-        weight = len(chunk) / global_rows if aggregation == "sequence" else token_weight
+        weight = len(chunk) / global_rows if aggregation in ROW_WEIGHTED else token_weight
         batches.append(MicroBatch(chunk, weight, token_weight))
     batches += [MicroBatch([pad_row], 0.0, 0.0)] * (n_chunks - len(chunks))
     return MicroBatchPlan(batches, global_rows, global_tokens)

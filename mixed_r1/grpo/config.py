@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from mixed_r1.engine.microbatch import AGGREGATIONS as LOSS_AGGREGATIONS  # what a loss may average over
 from mixed_r1.errors import ConfigError
@@ -19,9 +20,13 @@ class GRPOConfig:
     adv_eps: float  # A = (r − mean) / (std + adv_eps)
     max_new_tokens: int
     num_iterations: int  # μ: optimizer steps per rollout
-    loss_aggregation: str  # sequence | token
+    loss_aggregation: str  # sequence | token | dr_grpo
     skip_zero_variance_groups: bool
     shared_prompt: bool  # log-prob passes encode each group's prompt once (same values, less compute)
+    clip_eps_high: float | None  # the upper clip ε_high (None: clip_eps, symmetric; DAPO's clip-higher: larger)
+    importance_level: Literal["token", "sequence"]  # sequence: GSPO's one length-normalised ratio per completion
+    scale_rewards: Literal["group", "batch", "none"]  # the advantage's divisor: group std (paper), batch std, none
+    mask_truncated: bool  # a completion that hit max_new_tokens without its stop token takes no part in the loss
 
     def __post_init__(self) -> None:
         checks = [
@@ -30,6 +35,7 @@ class GRPOConfig:
             (self.temperature > 0, "temperature", "must be > 0 (GRPO samples; T=0 would be greedy decoding)"),
             (self.beta >= 0, "beta", "must be >= 0"),
             (self.clip_eps > 0, "clip_eps", "must be > 0"),
+            (self.clip_eps_high is None or self.clip_eps_high > 0, "clip_eps_high", "must be > 0 (or null: clip_eps)"),
             (self.adv_eps > 0, "adv_eps", "must be > 0"),
             (self.max_new_tokens > 0, "max_new_tokens", "must be > 0"),
             (self.num_iterations >= 1, "num_iterations", "must be >= 1"),

@@ -4,19 +4,34 @@ from __future__ import annotations
 import torch
 
 
-def advantages(rewards: torch.Tensor, group_size: int, eps: float = 1e-4) -> torch.Tensor:
-    """A_i = (r_i − mean(r_group)) / (std(r_group) + eps) for rewards laid out as consecutive groups.
+def advantages(rewards: torch.Tensor, group_size: int, eps: float = 1e-4, scale: str = "group",
+               batch_std: float | None = None) -> torch.Tensor:
+    """A_i = (r_i − mean(r_group)) / (σ + eps) for rewards laid out as consecutive groups, with σ by ``scale``
+    (``algo.scale_rewards``, TRL's ``scale_rewards``):
 
-    ``rewards`` is ``[num_prompts * group_size]``; ``std`` is the sample std (unbiased, as in
-    DeepSeekMath and TRL). A group whose rewards are all equal gets advantage 0.
+    - ``group`` (the paper's GRPO, eq. 2): σ = std(r_group), the sample std (unbiased, as in DeepSeekMath and TRL);
+    - ``batch``: σ = the std of every reward of the step (``batch_std``: over all ranks, computed by the caller),
+      so a group's spread is kept relative to the others' (Hu et al. 2025, REINFORCE++-style);
+    - ``none`` (Dr. GRPO, Liu et al. 2025): no division, A_i = r_i − mean(r_group): a low-spread group's
+      advantages are not blown up.
+
+    ``rewards`` is ``[num_prompts * group_size]``. A group whose rewards are all equal gets advantage 0.
     """
     if rewards.dim() != 1 or rewards.numel() % group_size != 0:
         raise ValueError(f"rewards must be 1-D with a multiple of group_size={group_size} entries, "
                          f"got shape {tuple(rewards.shape)}")
     grouped = rewards.float().view(-1, group_size)  # [P, G]
-    mean = grouped.mean(dim=1, keepdim=True)
-    std = grouped.std(dim=1, keepdim=True) if group_size > 1 else torch.zeros_like(mean)
-    return ((grouped - mean) / (std + eps)).view(-1)  # [P*G]
+    centred = grouped - grouped.mean(dim=1, keepdim=True)
+    if scale == "none":
+        return centred.view(-1)
+    if scale == "batch":
+        if batch_std is None:
+            raise ValueError("scale='batch' needs the std of every reward of the step (batch_std)")
+        return (centred / (batch_std + eps)).view(-1)
+    if scale != "group":
+        raise ValueError(f"scale must be 'group', 'batch' or 'none', got {scale!r}")
+    std = grouped.std(dim=1, keepdim=True) if group_size > 1 else torch.zeros_like(centred[:, :1])
+    return (centred / (std + eps)).view(-1)  # [P*G]
 
 
 def grpo_loss(
@@ -28,20 +43,29 @@ def grpo_loss(
     clip_eps: float = 0.2,
     beta: float = 0.04,
     aggregation: str = "sequence",
+    clip_eps_high: float | None = None,
+    importance_level: str = "token",
+    max_length: int | None = None,
 ) -> tuple[torch.Tensor, dict[str, float]]:
-    """GRPO objective (eq. 1) as a loss to minimise.
+    """GRPO objective (eq. 1) as a loss to minimise, with the variants researchers ablate.
 
     Per completion token t of sequence i (all ``[B, T]``; ``advantages`` ``[B]``):
 
-        ratio   = exp(logπθ − logπθ_old)
-        surr    = min(ratio · A_i, clip(ratio, 1 − ε, 1 + ε) · A_i)
+        ratio   = exp(logπθ − logπθ_old)                                 (importance_level='token', GRPO)
+        surr    = min(ratio · A_i, clip(ratio, 1 − ε_low, 1 + ε_high) · A_i)
         kl      = exp(logπref − logπθ) − (logπref − logπθ) − 1          (k3 estimator, ≥ 0)
         ℓ_t     = −(surr − β · kl)
 
-    ``aggregation='sequence'`` (the paper's GRPO): loss = mean_i [ (1/|o_i|) Σ_t ℓ_t ], the mean over
-    each sequence's tokens, then over sequences (a sequence with no completion token contributes 0).
-    ``aggregation='token'`` (DAPO): loss = Σ_i Σ_t ℓ_t / Σ_i |o_i|, one mean over all tokens, so long
-    completions weigh more.
+    ``clip_eps`` is ε_low and ``clip_eps_high`` ε_high (None: ε_low, the symmetric clip; a larger ε_high is DAPO's
+    clip-higher, Yu et al. 2025, arXiv 2503.14476). ``importance_level='sequence'`` is GSPO (Zheng et al. 2025,
+    arXiv 2507.18071): one ratio per sequence, s_i = exp((1/|o_i|) Σ_t (logπθ − logπθ_old)), clipped and applied
+    to every token of it (TRL's ``importance_sampling_level='sequence'``).
+
+    Aggregation over tokens (``algo.loss_aggregation``):
+    - ``sequence`` (the paper's GRPO): mean_i [ (1/|o_i|) Σ_t ℓ_t ] (a sequence with no loss token contributes 0);
+    - ``token`` (DAPO): Σ_i Σ_t ℓ_t / Σ_i |o_i|, one mean over all tokens, so long completions weigh more;
+    - ``dr_grpo`` (Dr. GRPO, Liu et al. 2025, arXiv 2503.20783): Σ_i Σ_t ℓ_t / (B · ``max_length``), a constant
+      normaliser (the generation budget), so neither a completion's length nor the batch's token count scales it.
 
     ``ref_logprobs=None`` (no reference policy, β = 0): the KL term is left out, the same loss as a zero-weight
     term, and ``kl`` is not among the metrics (there is none to report).
@@ -50,10 +74,16 @@ def grpo_loss(
     """
     if ref_logprobs is None and beta != 0:
         raise ValueError(f"a KL term (beta={beta}) needs the reference policy's log-probs")
+    eps_high = clip_eps if clip_eps_high is None else clip_eps_high
     mask = mask.to(logprobs.dtype)
     adv = advantages.to(device=logprobs.device, dtype=logprobs.dtype).unsqueeze(1)  # [B, 1]; rewards live on the CPU
-    ratio = torch.exp(logprobs - old_logprobs)  # [B, T]
-    clipped = torch.clamp(ratio, 1.0 - clip_eps, 1.0 + clip_eps)
+    log_ratio = logprobs - old_logprobs  # [B, T]
+    if importance_level == "sequence":  # GSPO: the length-normalised sequence log-ratio, on every token
+        log_ratio = ((log_ratio * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)).unsqueeze(1).expand_as(logprobs)
+    elif importance_level != "token":
+        raise ValueError(f"importance_level must be 'token' or 'sequence', got {importance_level!r}")
+    ratio = torch.exp(log_ratio)
+    clipped = torch.clamp(ratio, 1.0 - clip_eps, 1.0 + eps_high)
     surrogate = torch.minimum(ratio * adv, clipped * adv)  # [B, T]
     kl = k3_kl(ref_logprobs, logprobs) if ref_logprobs is not None else None  # [B, T]
     per_token = -(surrogate - beta * kl) if kl is not None else -surrogate
@@ -62,12 +92,16 @@ def grpo_loss(
         loss = ((per_token * mask).sum(dim=1) / lengths).mean()
     elif aggregation == "token":
         loss = (per_token * mask).sum() / mask.sum().clamp(min=1.0)
+    elif aggregation == "dr_grpo":
+        if not max_length:
+            raise ValueError("aggregation 'dr_grpo' divides by the generation budget: pass max_length")
+        loss = (per_token * mask).sum() / (mask.shape[0] * max_length)
     else:
-        raise ValueError(f"loss aggregation must be 'sequence' or 'token', got {aggregation!r}")
+        raise ValueError(f"loss aggregation must be 'sequence', 'token' or 'dr_grpo', got {aggregation!r}")
 
     with torch.no_grad():
         n_tokens = mask.sum().clamp(min=1.0)
-        was_clipped = ((ratio < 1.0 - clip_eps) & (adv < 0)) | ((ratio > 1.0 + clip_eps) & (adv > 0))
+        was_clipped = ((ratio < 1.0 - clip_eps) & (adv < 0)) | ((ratio > 1.0 + eps_high) & (adv > 0))
         metrics = {
             "clip_fraction": float((was_clipped.to(mask.dtype) * mask).sum() / n_tokens),
             "ratio_mean": float((ratio * mask).sum() / n_tokens),

@@ -12,7 +12,7 @@ import torch
 
 from mixed_r1.data.schema import Sample
 from mixed_r1.engine import Engine
-from mixed_r1.engine.distributed import all_reduce_dict, gather_objects
+from mixed_r1.engine.distributed import all_reduce, all_reduce_dict, gather_objects
 from mixed_r1.engine.microbatch import MicroBatch, accumulate_gradients, plan_micro_batches
 from mixed_r1.grpo.config import GRPOConfig
 from mixed_r1.grpo.loss import advantages, grpo_loss
@@ -27,9 +27,26 @@ def collect_rollout(policy: torch.nn.Module, adapter: ModelAdapter, reward_fn: M
     """G completions for each of this rank's ``samples`` (:func:`sample_and_score`), group-normalised."""
     scored = sample_and_score(policy, adapter, reward_fn, samples, algo.group_size, algo.temperature,
                               algo.max_new_tokens, generation_batch_size, gathered, algo.shared_prompt)
-    adv = advantages(scored.rewards.total, algo.group_size, algo.adv_eps)  # A_i = (r_i − mean) / (std + eps)
+    rewards = scored.rewards.total
+    batch_std = step_reward_std(rewards) if algo.scale_rewards == "batch" else None
+    adv = advantages(rewards, algo.group_size, algo.adv_eps, algo.scale_rewards, batch_std)  # A_i = (r_i − mean) / σ
     return Rollout(scored.samples, scored.prompts, scored.completions, scored.texts, scored.rewards, adv,
                    scored.seconds)
+
+
+def step_reward_std(rewards: torch.Tensor) -> float:
+    """The sample std of every reward of the step, over all ranks (``algo.scale_rewards=batch``)."""
+    values = rewards.double()
+    n, total, squares = all_reduce([float(values.numel()), float(values.sum()), float((values ** 2).sum())])
+    variance = (squares - total * total / n) / max(n - 1.0, 1.0)
+    return max(variance, 0.0) ** 0.5
+
+
+def truncated_rows(completions: Completions, stop_token_id: int, max_new_tokens: int) -> torch.Tensor:
+    """``[B]`` True where a completion used the whole ``max_new_tokens`` budget without its stop token: cut off,
+    so its reward judges an unfinished answer (``algo.mask_truncated`` drops it from the loss)."""
+    stopped = (completions.ids == stop_token_id).any(dim=1)
+    return (completions.mask.sum(dim=1) >= max_new_tokens) & ~stopped
 
 
 def zero_variance_groups(rewards: torch.Tensor, group_size: int) -> torch.Tensor:
@@ -86,7 +103,10 @@ def grpo_update(policy: torch.nn.Module, reference: ReferencePolicy | torch.nn.M
     if algo.skip_zero_variance_groups:  # their advantages are 0: they would only add the KL term
         flat = zero_variance_groups(rollout.rewards.total, G).repeat_interleave(G)
         rows = [i for i in rows if not flat[i]]
-    completion_tokens = rollout.completions.mask.sum(dim=1).tolist()
+    trained = torch.ones(len(rollout.samples), dtype=torch.bool)  # rows whose tokens enter the loss
+    if algo.mask_truncated:  # DAPO's overlong filtering: a cut-off completion teaches nothing about its answer
+        trained = ~truncated_rows(rollout.completions, adapter.stop_token_id, algo.max_new_tokens).cpu()
+    completion_tokens = (rollout.completions.mask.cpu() * trained.unsqueeze(1)).sum(dim=1).tolist()
     prompt_width = rollout.prompts.input_ids.shape[1]
     group_of_row = [r // G for r in range(len(rollout.samples))]  # rows are grouped: prompt i's G rows follow it
     plan = plan_micro_batches(rows, completion_tokens, micro_batch_size, algo.loss_aggregation,
@@ -114,9 +134,11 @@ def grpo_update(policy: torch.nn.Module, reference: ReferencePolicy | torch.nn.M
                                                        return_entropy=True, groups=groups)  # [b, Tc] each
         old = old_logprobs[k] if old_logprobs is not None else logprobs.detach()  # π_θ_old
         ref = ref_logprobs[k] if ref_logprobs is not None else None  # π_ref (none: β = 0)
-        loss, metrics = grpo_loss(logprobs, old, ref, rollout.advantages[micro.rows],
-                                  completions.mask, clip_eps=algo.clip_eps, beta=algo.beta,
-                                  aggregation=algo.loss_aggregation)
+        loss_mask = completions.mask * trained[micro.rows].to(completions.mask.device).unsqueeze(1)
+        loss, metrics = grpo_loss(logprobs, old, ref, rollout.advantages[micro.rows], loss_mask,
+                                  clip_eps=algo.clip_eps, beta=algo.beta, aggregation=algo.loss_aggregation,
+                                  clip_eps_high=algo.clip_eps_high, importance_level=algo.importance_level,
+                                  max_length=algo.max_new_tokens)
         if with_entropy:  # entropy of the rollout policy (first iteration), a token mean like the others
             metrics["entropy"] = float((entropy * completions.mask).sum() / completions.mask.sum().clamp(min=1))
         return loss, metrics

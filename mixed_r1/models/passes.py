@@ -8,7 +8,8 @@ once. A new family implements the hooks and gets every pass, tested on both tiny
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Literal, Sequence, overload
+import contextlib
+from typing import Any, Callable, Iterator, Literal, Sequence, overload
 
 import torch
 from transformers import GenerationConfig
@@ -139,9 +140,17 @@ def chunked_token_logprobs(head: torch.nn.Module, hidden: torch.Tensor, completi
 def call_as(module: torch.nn.Module, forward: Callable[..., Any], *args: Any) -> Any:
     """``forward(*args)`` run as ``module``'s own call, inside its hooks (DeepSpeed ZeRO-3 gathers the module's
     weights before the call and again for its backward)."""
-    module.forward = forward  # an instance attribute shadows the class's forward for this one call
-    try:
+    with forward_replaced(module, forward):
         return module(*args)
+
+
+@contextlib.contextmanager
+def forward_replaced(module: torch.nn.Module, forward: Callable[..., Any]) -> Iterator[None]:
+    """``module`` computing ``forward`` instead of its own, its hooks kept (an instance attribute shadows the
+    class's ``forward`` until the block ends)."""
+    module.forward = forward
+    try:
+        yield
     finally:
         del module.forward
 
@@ -202,13 +211,17 @@ def completion_states(adapter: ModelAdapter, model: torch.nn.Module, batch: Prom
 
 def forward_states(model: torch.nn.Module, inputs: dict[str, Any], keep: int | torch.Tensor,
                    logits: bool) -> torch.Tensor:
-    """The model's logits at ``keep`` (the last ``keep`` positions, or these positions), or its last hidden
-    states there (transformers ties ``hidden_states[-1]`` to the final-norm output the head reads)."""
+    """The model's logits at ``keep`` (the last ``keep`` positions, or these positions), or the last hidden
+    states there: what its output head would read, taken by making the head the identity for this forward
+    (``output_hidden_states`` would keep every layer's states alive, a copy per layer in a no-grad pass)."""
     if logits:
         return model(**inputs, logits_to_keep=keep, use_cache=False).logits
-    out = model(**inputs, logits_to_keep=1, output_hidden_states=True, use_cache=False)
-    hidden = out.hidden_states[-1]  # [B, L, H]
-    return hidden[:, -keep:] if isinstance(keep, int) else hidden[:, keep]
+    with forward_replaced(model.get_output_embeddings(), identity):
+        return model(**inputs, logits_to_keep=keep, use_cache=False).logits
+
+
+def identity(hidden: torch.Tensor) -> torch.Tensor:
+    return hidden
 
 
 def unshared_states(adapter: ModelAdapter, model: torch.nn.Module, batch: PromptBatch, completions: Completions,

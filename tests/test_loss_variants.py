@@ -1,0 +1,132 @@
+"""Issue 25, the loss and advantage variants (each a config value, off by default), checked against values
+derived by hand from their papers' formulas: clip-higher (DAPO), the sequence-level ratio (GSPO), the
+Dr. GRPO normaliser, advantage scaling by group, batch or nothing, and truncated completions left out."""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+
+import pytest
+import torch
+
+from mixed_r1.engine import TorchEngine
+from mixed_r1.errors import ConfigError
+from mixed_r1.grpo.loss import advantages, grpo_loss
+from mixed_r1.grpo.step import grpo_update, step_reward_std, truncated_rows
+from mixed_r1.models import Completions
+from tests.conftest import compose_train, settings_of
+
+# two completions: lengths 2 and 3 (the last column of row 0 is padding)
+MASK = torch.tensor([[1.0, 1.0, 0.0], [1.0, 1.0, 1.0]])
+OLD = torch.zeros(2, 3)
+ADV = torch.tensor([1.0, -1.0])
+
+
+def test_the_default_loss_is_the_papers():
+    """ratio e^0.3 = 1.3499 > 1.2 with A = +1 is clipped: the surrogate is 1.2 (no gradient through it)."""
+    new = torch.tensor([[0.3, 0.0, 9.0], [0.0, 0.0, 0.0]], requires_grad=True)
+    loss, metrics = grpo_loss(new, OLD, None, ADV, MASK, clip_eps=0.2, beta=0.0)
+    # row 0: tokens (-1.2, -1.0) / 2; row 1: ratios 1 with A = -1: (+1 +1 +1) / 3
+    assert loss.item() == pytest.approx(((-1.2 - 1.0) / 2 + 1.0) / 2)
+    loss.backward()
+    assert new.grad[0, 0] == 0 and new.grad[0, 1] == pytest.approx(-0.25)
+    assert metrics["clip_fraction"] == pytest.approx(1 / 5)
+
+
+def test_clip_higher_raises_only_the_upper_bound():
+    """DAPO: with ε_high = 0.4 the ratio 1.3499 is inside [0.8, 1.4]: unclipped, its gradient flows; the lower
+    bound stays 1 − ε_low (a ratio e^-0.3 = 0.741 with A = −1 is still clipped at 0.8)."""
+    new = torch.tensor([[0.3, 0.0, 0.0], [-0.3, 0.0, 0.0]], requires_grad=True)
+    loss, metrics = grpo_loss(new, OLD, None, ADV, MASK, clip_eps=0.2, beta=0.0, clip_eps_high=0.4)
+    row0 = (-math.exp(0.3) - 1.0) / 2
+    row1 = (0.8 + 1.0 + 1.0) / 3  # −min(r·A, clip(r)·A) with A = −1: max(r, clip(r)) = 0.8
+    assert loss.item() == pytest.approx((row0 + row1) / 2, rel=1e-6)
+    loss.backward()
+    assert new.grad[0, 0] == pytest.approx(-math.exp(0.3) / 4, rel=1e-6) and new.grad[1, 0] == 0
+    symmetric, _ = grpo_loss(new, OLD, None, ADV, MASK, clip_eps=0.2, beta=0.0, clip_eps_high=0.2)
+    plain, _ = grpo_loss(new, OLD, None, ADV, MASK, clip_eps=0.2, beta=0.0)
+    assert symmetric.item() == plain.item()
+
+
+def test_the_sequence_level_ratio_is_gspos():
+    """GSPO: s_i = exp(mean_t(logπθ − logπold)) over the completion's own tokens, one ratio for all of them."""
+    new = torch.tensor([[0.2, 0.0, 5.0], [0.1, 0.2, 0.3]], requires_grad=True)
+    loss, metrics = grpo_loss(new, OLD, None, ADV, MASK, clip_eps=0.2, beta=0.0, importance_level="sequence")
+    s0, s1 = math.exp(0.1), math.exp(0.2)  # the padding column (5.0) is not averaged in
+    expected = (-min(s0, 1.2) + max(s1, 1.2)) / 2  # A = +1: −min(s, clip(s)); A = −1: +max(s, clip(s))
+    assert loss.item() == pytest.approx(expected, rel=1e-6)
+    assert metrics["ratio_mean"] == pytest.approx((2 * s0 + 3 * s1) / 5, rel=1e-6)
+    loss.backward()  # d/dθ_t of s_i = s_i / |o_i|, the same for each of the sequence's tokens
+    assert new.grad[0, 0] == pytest.approx(new.grad[0, 1]) and new.grad[0, 2] == 0
+    assert new.grad[0, 0] == pytest.approx(-s0 / 2 / 2, rel=1e-6)
+
+
+def test_the_dr_grpo_normaliser_is_the_generation_budget():
+    """Dr. GRPO: Σ_i Σ_t ℓ_t / (B · max_new_tokens), whatever the lengths."""
+    new = torch.zeros(2, 3, requires_grad=True)
+    loss, _ = grpo_loss(new, OLD, None, ADV, MASK, beta=0.0, aggregation="dr_grpo", max_length=8)
+    assert loss.item() == pytest.approx((-2.0 + 3.0) / (2 * 8))
+    with pytest.raises(ValueError, match="max_length"):
+        grpo_loss(new, OLD, None, ADV, MASK, beta=0.0, aggregation="dr_grpo")
+
+
+def test_advantages_scaled_by_group_batch_or_nothing():
+    rewards = torch.tensor([0.0, 1.0, 0.0, 3.0])  # groups of 2: (0, 1) and (0, 3)
+    group = advantages(rewards, 2, eps=0.0)
+    assert group.tolist() == pytest.approx([-0.5 / math.sqrt(0.5), 0.5 / math.sqrt(0.5),  # sample stds √0.5, √4.5
+                                            -1.5 / math.sqrt(4.5), 1.5 / math.sqrt(4.5)])
+    assert advantages(rewards, 2, scale="none").tolist() == [-0.5, 0.5, -1.5, 1.5]
+    std = step_reward_std(rewards)  # one process: the plain sample std
+    assert std == pytest.approx(float(rewards.std()))
+    batch = advantages(rewards, 2, eps=0.0, scale="batch", batch_std=std)
+    assert batch.tolist() == pytest.approx([v / std for v in (-0.5, 0.5, -1.5, 1.5)])
+    with pytest.raises(ValueError, match="batch_std"):
+        advantages(rewards, 2, scale="batch")
+
+
+def test_truncated_rows_are_those_that_used_the_budget_without_stopping():
+    stop = 7
+    ids = torch.tensor([[1, 2, 3], [1, stop, 0], [1, 2, stop], [1, 0, 0]])
+    mask = torch.tensor([[1, 1, 1], [1, 1, 0], [1, 1, 1], [1, 0, 0]])
+    assert truncated_rows(Completions(ids, mask), stop, 3).tolist() == [True, False, False, False]
+
+
+def test_mask_truncated_leaves_a_cut_off_completion_out_of_the_update(tiny_cfg, adapter, samples):
+    """With algo.mask_truncated, the gradient is the one of the rollout without its truncated rows' tokens:
+    giving those rows a different advantage changes nothing; without the switch it does."""
+    from tests.test_grpo_step import _rollout
+
+    policy, reference, algo, rollout = _rollout(tiny_cfg, adapter, samples)
+    ids = rollout.completions.ids.clone()
+    ids[::2, 3] = adapter.stop_token_id  # every other completion stops at its 4th token, the rest run to the cap
+    rollout.completions = Completions(ids, adapter.stop_mask(ids))
+    cut = truncated_rows(rollout.completions, adapter.stop_token_id, algo.max_new_tokens)
+    assert cut.tolist() == [i % 2 == 1 for i in range(len(cut))]
+
+    def grad_norm(switch: bool, advantages: torch.Tensor) -> float:
+        changed = copy.copy(rollout)
+        changed.advantages = advantages
+        engine = TorchEngine(copy.deepcopy(policy), lr=0.0)
+        return grpo_update(engine.model, reference, adapter, engine, changed,
+                           dataclasses.replace(algo, mask_truncated=switch), 0)["grad_norm"]
+
+    other = rollout.advantages.clone()
+    other[cut] = 5.0
+    assert grad_norm(True, rollout.advantages) == pytest.approx(grad_norm(True, other), rel=1e-6)
+    assert grad_norm(False, rollout.advantages) != pytest.approx(grad_norm(False, other), rel=1e-3)
+
+
+def test_the_variants_are_config_values_and_a_bad_one_is_named(tmp_path):
+    algo = settings_of(compose_train(["algo.clip_eps_high=0.28", "algo.importance_level=sequence",
+                                      "algo.scale_rewards=none", "algo.mask_truncated=true",
+                                      "algo.loss_aggregation=dr_grpo"], run_dir=tmp_path)).algo
+    assert (algo.clip_eps_high, algo.importance_level, algo.scale_rewards, algo.mask_truncated,
+            algo.loss_aggregation) == (0.28, "sequence", "none", True, "dr_grpo")
+    default = settings_of(compose_train([], run_dir=tmp_path)).algo
+    assert (default.clip_eps_high, default.importance_level, default.scale_rewards, default.mask_truncated) == (
+        None, "token", "group", False)
+    with pytest.raises(ConfigError, match="algo.scale_rewards='std'"):
+        settings_of(compose_train(["algo.scale_rewards=std"], run_dir=tmp_path))
+    with pytest.raises(ConfigError, match="algo.clip_eps_high=-0.1"):
+        settings_of(compose_train(["algo.clip_eps_high=-0.1"], run_dir=tmp_path))
