@@ -15,7 +15,7 @@ from mixed_r1.errors import ConfigError
 from mixed_r1.grpo.step import ReferencePolicy, collect_rollout, grpo_update
 from mixed_r1.models import lora, passes
 from mixed_r1.models.base import trainable_parameters
-from tests.conftest import SHORT, compose_train, launches_processes, read_metrics, settings_of, without_timings
+from tests.conftest import SHORT, compose_train, graded_by_length, launches_processes, read_metrics, settings_of, without_timings
 
 RANK = 4
 # a LoRA GRPO run: no warm-up (π_ref is the base model), the tiny run of SHORT otherwise
@@ -124,22 +124,6 @@ def test_the_merged_export_loads_with_from_pretrained_and_gives_the_adapter_on_l
     assert torch.allclose(logprobs(adapter, merged, prompts, completions), on, atol=1e-5)
     resumed = adapter.load_model(path=str(tmp_path))  # the base model plus the saved adapter
     assert torch.equal(logprobs(adapter, resumed, prompts, completions), on)
-
-
-def graded_by_length(build_reward):
-    """The real mixed reward plus a deterministic share for shorter completions. Why: a random tiny model scores 0
-    on every completion, so every advantage would be 0, the adapter would never move, and a resume would be
-    compared on an idle adapter."""
-    def build(run, adapter, policy):
-        real = build_reward(run, adapter, policy)
-
-        def score(samples, texts):
-            out = real(samples, texts)
-            return dataclasses.replace(out, total=out.total + torch.tensor([1.0 / (1 + len(t)) for t in texts]))
-
-        return score
-
-    return build
 
 
 def test_a_killed_and_resumed_lora_run_continues_exactly(tmp_path, run_training, monkeypatch, tiny_checkpoints):

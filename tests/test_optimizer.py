@@ -1,6 +1,5 @@
 """``trainer.optimizer``: ``adamw_8bit`` (torchao's AdamW8bit) keeps 8-bit moments, updates the weights like
 AdamW, resumes exactly from its checkpointed state, and is refused where it is not supported (ZeRO)."""
-import dataclasses
 import sys
 
 import pytest
@@ -12,7 +11,7 @@ from mixed_r1.engine.torch_engine import OPTIMIZER_FILE
 from mixed_r1.errors import ConfigError
 from mixed_r1.recipe import answer_target
 from mixed_r1.sft import sft_step
-from tests.conftest import SHORT, compose_train, read_metrics, settings_of, without_timings
+from tests.conftest import SHORT, compose_train, graded_by_length, read_metrics, settings_of, without_timings
 
 EIGHT_BIT = "trainer.optimizer=adamw_8bit"
 
@@ -67,21 +66,6 @@ def test_the_warm_up_lr_reaches_the_8bit_optimizer(adapter, samples):
         sft_step(model, adapter, engine, batch, [answer_target(s, adapter) for s in batch])
         assert float(engine.optimizer.param_groups[0]["lr"]) == pytest.approx(expected)
     assert engine.updates == 2
-
-
-def graded_by_length(build_reward):
-    """The real reward plus a share for shorter completions: a random tiny model scores 0 everywhere, so
-    without it every advantage is 0 and the GRPO steps would not move the optimizer state a resume restores."""
-    def build(run, adapter, policy):
-        real = build_reward(run, adapter, policy)
-
-        def score(samples, texts):
-            out = real(samples, texts)
-            return dataclasses.replace(out, total=out.total + torch.tensor([1.0 / (1 + len(t)) for t in texts]))
-
-        return score
-
-    return build
 
 
 def test_a_killed_and_resumed_8bit_run_continues_exactly(tmp_path, run_training, monkeypatch):

@@ -119,6 +119,16 @@ def test_a_full_disk_during_a_save_keeps_the_previous_checkpoint_and_resume_work
     assert [r["step"] for r in read_metrics(tmp_path / "metrics.jsonl")] == [1, 2, 3, 4, 5, 6]
 
 
+def wait_for_steps(proc: subprocess.Popen, metrics: Path, lines: int, naps: int) -> None:
+    """Until ``metrics`` holds ``lines`` lines, in at most ``naps`` naps of 0.2 s (a guard against a hang, not a
+    timing assertion); the run must still be going then, or there is nothing to stop."""
+    for _ in range(naps):
+        if proc.poll() is not None or (metrics.is_file() and len(metrics.read_text().splitlines()) >= lines):
+            break
+        time.sleep(0.2)
+    assert proc.poll() is None, "the run ended before it could be stopped"
+
+
 @pytest.mark.slow
 def test_sigterm_stops_after_the_step_with_a_checkpoint_and_resume_continues(tmp_path):
     """How SLURM preempts: SIGTERM. The run finishes the step in flight, writes a checkpoint, says so, exits
@@ -126,12 +136,7 @@ def test_sigterm_stops_after_the_step_with_a_checkpoint_and_resume_continues(tmp
     args = [f"hydra.run.dir={tmp_path}", "num_threads=1", *COMMON, "trainer.max_steps=200", "trainer.save_every=0"]
     proc = subprocess.Popen([sys.executable, str(ROOT / "train.py"), *args], cwd=ROOT, env=ENV,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    metrics = tmp_path / "metrics.jsonl"
-    for _ in range(1500):  # wait (at most ~5 min of 0.2 s naps) for 2 warm-up + 2 GRPO steps, or an early exit
-        if proc.poll() is not None or (metrics.is_file() and len(metrics.read_text().splitlines()) >= 4):
-            break
-        time.sleep(0.2)
-    assert proc.poll() is None, "train.py ended before it could be stopped"
+    wait_for_steps(proc, tmp_path / "metrics.jsonl", 4, naps=1500)  # 2 warm-up + 2 GRPO steps
     proc.send_signal(signal.SIGTERM)
     _, stderr = proc.communicate(timeout=300)
     assert proc.returncode not in (0, -signal.SIGTERM), stderr[-2000:]
@@ -161,11 +166,7 @@ def test_sigterm_to_one_rank_stops_every_rank_after_the_same_step_and_two_proces
     proc = subprocess.Popen([*cmd, *args], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
     metrics = tmp_path / "metrics.jsonl"
-    for _ in range(3000):  # wait (at most ~10 min of 0.2 s naps) for 2 warm-up + 2 GRPO steps, or an early exit
-        if proc.poll() is not None or (metrics.is_file() and len(metrics.read_text().splitlines()) >= 4):
-            break
-        time.sleep(0.2)
-    assert proc.poll() is None, "the launch ended before it could be stopped"
+    wait_for_steps(proc, metrics, 4, naps=3000)  # 2 warm-up + 2 GRPO steps
     workers = sorted(psutil.Process(proc.pid).children(), key=lambda p: p.pid)
     ranks = {int(w.environ()["RANK"]): w for w in workers if "RANK" in w.environ()}
     assert sorted(ranks) == [0, 1]
