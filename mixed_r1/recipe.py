@@ -56,7 +56,7 @@ from mixed_r1.grpo.config import GRPOConfig
 from mixed_r1.grpo.step import ReferencePolicy, collect_rollout, grpo_update, rollout_metrics
 from mixed_r1.metrics import LoggerSettings, MetricsLogger, read_metrics, reward_trend
 from mixed_r1.models import ModelAdapter, lora
-from mixed_r1.models.settings import LoraSettings
+from mixed_r1.models.settings import ModelSettings
 from mixed_r1.progress import progress_bar
 from mixed_r1.rollout import Rollout
 from mixed_r1.run_folder import owned_by_this_run
@@ -423,12 +423,18 @@ def run(cfg: DictConfig, run_dir: str | Path) -> dict[str, float]:
     return summary
 
 
-def lora_identity(settings: LoraSettings) -> dict[str, str]:
-    """What a LoRA checkpoint's adapter and optimizer state were built with (nothing without LoRA, so the
-    identity of full fine-tuning runs is what it always was)."""
-    if settings.rank == 0:
-        return {}
-    return {"model.lora": f"rank={settings.rank} alpha={settings.alpha} targets={','.join(settings.target_modules)}"}
+def trained_state_identity(model: ModelSettings, trainer: TrainerSettings) -> dict[str, str]:
+    """What shapes a checkpoint's trained parameters and optimizer state beyond the paper's full fine-tune with
+    AdamW: LoRA's adapters, frozen parts, another optimizer. Each is recorded only when set, so the identity of
+    a default run is what it always was; resuming with any of them changed is refused naming both values
+    instead of failing inside the optimizer's state."""
+    lora = model.lora
+    identity = {"model.lora": f"rank={lora.rank} alpha={lora.alpha} targets={','.join(lora.target_modules)}"
+                if lora.rank else None,
+                "model.freeze": ",".join(name for name, on in (("vision", model.freeze_vision),
+                                                               ("projector", model.freeze_projector)) if on) or None,
+                "trainer.optimizer": trainer.optimizer if trainer.optimizer != "adamw" else None}
+    return {key: value for key, value in identity.items() if value is not None}
 
 
 def budget_asked(trainer: TrainerSettings) -> dict[str, Any]:
@@ -478,7 +484,7 @@ def train(settings: TrainSettings, run_dir: Path) -> tuple[dict[str, float], dic
                                                if weights else common.model.path),
                              "algo.name": settings.algorithm, "trainer.prompts_per_step": str(trainer.prompts_per_step),
                              "seed": str(common.seed), "processes": str(world_size()),
-                             **lora_identity(common.model.lora)}, Path(common.data.train_file))
+                             **trained_state_identity(common.model, trainer)}, Path(common.data.train_file))
     state = load_state(checkpoint) if checkpoint else None
     if checkpoint is not None and state is not None:  # before loading its weights into another family's model
         check_identity(checkpoint, state, identity)

@@ -89,6 +89,14 @@ def test_resume_refuses_another_runs_checkpoint_naming_both_values(tmp_path, run
         run_training(tmp_path, "trainer.max_steps=3", "trainer.save_every=2", "resume=auto", *COMMON)
 
 
+def test_resume_with_other_trained_parts_is_refused_naming_both_values(tmp_path, run_training):
+    """Freezing the vision tower (or LoRA, or another optimizer) changes which parameters have optimizer state:
+    a resume with it changed is named, not a shape error inside the optimizer."""
+    run_training(tmp_path, "trainer.max_steps=2", "trainer.save_every=2", *COMMON)
+    with pytest.raises(ConfigError, match=r"model.freeze: checkpoint None, this run 'vision'"):
+        run_training(tmp_path, "trainer.max_steps=3", "resume=auto", *COMMON, "model.freeze_vision=true")
+
+
 def test_resume_into_another_model_family_is_named_before_any_weight_loads(tmp_path, run_training):
     run_training(tmp_path, "trainer.max_steps=2", "trainer.save_every=2", *COMMON)
     with pytest.raises(ConfigError, match=r"model.adapter: checkpoint 'qwen2_5_vl', this run 'internvl'"):
