@@ -130,3 +130,39 @@ def test_the_variants_are_config_values_and_a_bad_one_is_named(tmp_path):
         settings_of(compose_train(["algo.scale_rewards=std"], run_dir=tmp_path))
     with pytest.raises(ConfigError, match="algo.clip_eps_high=-0.1"):
         settings_of(compose_train(["algo.clip_eps_high=-0.1"], run_dir=tmp_path))
+
+
+def test_the_soft_over_length_penalty_is_dapos():
+    """L_max = 10, L_cache = 4: no penalty up to 6 tokens, then linear to −1 at the cap (times the factor)."""
+    from mixed_r1.grpo.loss import overlong_penalty
+
+    lengths = torch.tensor([3, 6, 7, 8, 10])
+    assert overlong_penalty(lengths, 10, 4).tolist() == pytest.approx([0.0, 0.0, -0.25, -0.5, -1.0])
+    assert overlong_penalty(lengths, 10, 4, factor=0.5).tolist() == pytest.approx([0.0, 0.0, -0.125, -0.25, -0.5])
+    with pytest.raises(ValueError, match="buffer"):
+        overlong_penalty(lengths, 10, 11)
+
+
+def test_the_over_length_penalty_enters_the_reward_and_the_logged_metrics(tiny_cfg, adapter, samples):
+    """algo.overlong_buffer > 0: the rollout's rewards (and so its advantages) carry the penalty of each
+    completion's length, logged as reward/overlong; off, neither exists."""
+    from mixed_r1.components import build_reward
+    from mixed_r1.grpo.loss import overlong_penalty
+    from mixed_r1.grpo.step import collect_rollout, rollout_metrics
+
+    settings = settings_of(tiny_cfg)
+    policy = adapter.load_model(trainable=False)
+    reward_fn = build_reward(settings.run, adapter, policy)
+    results = {}
+    for buffer in (0, 6):
+        torch.manual_seed(0)
+        algo = dataclasses.replace(settings.algo, max_new_tokens=10, overlong_buffer=buffer)
+        results[buffer] = collect_rollout(policy, adapter, reward_fn, samples[:2], algo)
+    plain, penalised = results[0], results[6]
+    assert torch.equal(plain.completions.ids, penalised.completions.ids)  # the same samples, seeded
+    penalty = overlong_penalty(penalised.completions.mask.sum(dim=1), 10, 6)
+    assert penalty.min() < 0
+    assert torch.allclose(penalised.rewards.total, plain.rewards.total + penalty)
+    assert torch.equal(penalised.rewards.overlong, penalty) and plain.rewards.overlong is None
+    assert rollout_metrics(penalised, algo.group_size)["reward/overlong"] == pytest.approx(float(penalty.mean()))
+    assert "reward/overlong" not in rollout_metrics(plain, algo.group_size)

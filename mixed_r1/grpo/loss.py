@@ -34,6 +34,22 @@ def advantages(rewards: torch.Tensor, group_size: int, eps: float = 1e-4, scale:
     return (centred / (std + eps)).view(-1)  # [P*G]
 
 
+def overlong_penalty(lengths: torch.Tensor, max_length: int, buffer: int, factor: float = 1.0) -> torch.Tensor:
+    """DAPO's soft over-length punishment (Yu et al. 2025, arXiv 2503.14476, eq. 13), a reward term per completion
+    of ``lengths`` tokens with L_max = ``max_length`` and L_cache = ``buffer``:
+
+        R_length = 0                                   if |y| ≤ L_max − L_cache
+                 = ((L_max − L_cache) − |y|) / L_cache if L_max − L_cache < |y| ≤ L_max
+                 = −1                                  if |y| > L_max
+
+    times ``factor``: a completion is penalised more the deeper it runs into the last ``buffer`` tokens (−1 at the
+    cap), so the policy learns to finish before it is cut off instead of being rewarded for a cut-off answer."""
+    if not 0 < buffer <= max_length:
+        raise ValueError(f"the over-length buffer must be in (0, max_length={max_length}], got {buffer}")
+    excess = (lengths.float() - (max_length - buffer)).clamp(min=0.0)
+    return -factor * (excess / buffer).clamp(max=1.0)
+
+
 def grpo_loss(
     logprobs: torch.Tensor,
     old_logprobs: torch.Tensor,

@@ -3,6 +3,7 @@ the mixed reward, normalise rewards within each group, and take one clipped, KL-
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import time
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from mixed_r1.engine import Engine
 from mixed_r1.engine.distributed import all_reduce, all_reduce_dict, gather_objects
 from mixed_r1.engine.microbatch import MicroBatch, accumulate_gradients, plan_micro_batches
 from mixed_r1.grpo.config import GRPOConfig
-from mixed_r1.grpo.loss import advantages, grpo_loss
+from mixed_r1.grpo.loss import advantages, grpo_loss, overlong_penalty
 from mixed_r1.models import Completions, ModelAdapter, PromptBatch, passes
 from mixed_r1.rewards.mixed import MixedReward, RewardOutput, per_type_means
 from mixed_r1.rollout import Rollout, sample_and_score
@@ -27,11 +28,15 @@ def collect_rollout(policy: torch.nn.Module, adapter: ModelAdapter, reward_fn: M
     """G completions for each of this rank's ``samples`` (:func:`sample_and_score`), group-normalised."""
     scored = sample_and_score(policy, adapter, reward_fn, samples, algo.group_size, algo.temperature,
                               algo.max_new_tokens, generation_batch_size, gathered, algo.shared_prompt)
-    rewards = scored.rewards.total
+    scores = scored.rewards
+    if algo.overlong_buffer:  # DAPO's soft over-length penalty, a term of the reward
+        penalty = overlong_penalty(scored.completions.mask.sum(dim=1).cpu(), algo.max_new_tokens,
+                                   algo.overlong_buffer, algo.overlong_penalty)
+        scores = dataclasses.replace(scores, total=scores.total + penalty, overlong=penalty)
+    rewards = scores.total
     batch_std = step_reward_std(rewards) if algo.scale_rewards == "batch" else None
     adv = advantages(rewards, algo.group_size, algo.adv_eps, algo.scale_rewards, batch_std)  # A_i = (r_i − mean) / σ
-    return Rollout(scored.samples, scored.prompts, scored.completions, scored.texts, scored.rewards, adv,
-                   scored.seconds)
+    return Rollout(scored.samples, scored.prompts, scored.completions, scored.texts, scores, adv, scored.seconds)
 
 
 def step_reward_std(rewards: torch.Tensor) -> float:
@@ -187,6 +192,7 @@ def rollout_metrics(rollout: Rollout, group_size: int) -> dict[str, Any]:
         "reward/mean": float(r.total.mean()),
         "reward/std": float(r.total.std()) if r.total.numel() > 1 else 0.0,
         "reward/format": float(r.format.mean()),
+        **({"reward/overlong": float(r.overlong.mean())} if r.overlong is not None else {}),
         **per_type_means(r.total, r.types, "reward"),
         **per_type_means(r.accuracy, r.types, "accuracy"),
         "zero_variance_fraction": float(zero_variance_groups(r.total, group_size).float().mean()),

@@ -28,13 +28,16 @@ class RewardOutput:
     format: torch.Tensor  # [N] R_format ∈ {0, 1}
     accuracy: torch.Tensor  # [N] the type's accuracy reward
     types: list[str]  # [N] sample type of each completion
+    overlong: torch.Tensor | None = None  # [N] DAPO's soft over-length penalty, already in ``total`` (None: off)
 
     @staticmethod
     def concat(parts: Sequence[RewardOutput]) -> RewardOutput:
         """The rewards of several ranks' rollouts as one batch (for global metrics)."""
+        overlong = [p.overlong for p in parts]
         return RewardOutput(total=torch.cat([p.total for p in parts]), format=torch.cat([p.format for p in parts]),
                             accuracy=torch.cat([p.accuracy for p in parts]),
-                            types=[t for p in parts for t in p.types])
+                            types=[t for p in parts for t in p.types],
+                            overlong=torch.cat(overlong) if all(o is not None for o in overlong) else None)
 
 
 class MixedReward:
