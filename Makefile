@@ -14,7 +14,7 @@ export HF_HUB_OFFLINE := 1
 export WANDB_MODE := disabled
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install install-gpu lock demo data-demo lint test test-latest clean table1 table2 table3 table4 report tiny-inputs
+.PHONY: install install-gpu lock demo data-demo lint test test-latest clean table1 table2 table3 table4 variants report tiny-inputs
 
 install: $(STAMP)
 
@@ -148,6 +148,10 @@ table3: $(STAMP) $(PAPER_INPUTS)
 
 table4: $(STAMP) $(PAPER_INPUTS)
 	$(call sweep,table4)
+
+# GRPO variants beyond the paper (conf/variant/) on its 3B setting; make report sets them beside the GRPO row
+variants: $(STAMP) $(PAPER_INPUTS)
+	$(call sweep,variants)
 
 # Tables 1-4 as the paper lays them out, the paper's numbers beside ours, and Fig. 4's curves
 report: $(STAMP)

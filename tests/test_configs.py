@@ -18,6 +18,7 @@ OPTIONS = [(group, path.stem) for group in GROUPS for path in sorted((CONF / gro
 # values a user must give for some choices: a data file of their own, or the folder of converted sources a mix draws from
 REQUIRED = {"jsonl": ["data.train_file=/data/train.jsonl"], "synthetic": []}
 MIX_ROOT = ["data.mix.root=/data/mixed_r1"]
+SWEEPS_OF_MIXES = ("table", "variants")  # experiments drawn from converted sources (the paper's tables, variants)
 
 
 def _resolved(overrides: list[str], tmp_path: Path, config_name: str = "train") -> dict:
@@ -32,7 +33,7 @@ def _resolved(overrides: list[str], tmp_path: Path, config_name: str = "train") 
 
 
 def test_the_groups_are_the_code_seams():
-    assert GROUPS == ["algo", "data", "deepspeed", "experiment", "logger", "model", "preset", "reward"]
+    assert GROUPS == ["algo", "data", "deepspeed", "experiment", "logger", "model", "preset", "reward", "variant"]
 
 
 def test_no_config_file_is_a_hidden_helper():
@@ -45,7 +46,7 @@ def test_every_option_composes_and_resolves(group, option, tmp_path):
     overrides = [f"{group}={option}"]
     if group == "data":
         overrides += REQUIRED.get(option, MIX_ROOT)
-    if group == "experiment" and option.startswith("table"):  # a paper table: drawn from converted sources
+    if group == "experiment" and option.startswith(SWEEPS_OF_MIXES):  # drawn from converted sources
         overrides += MIX_ROOT + ["eval.data_root=/data/bench"]
     resolved = _resolved(overrides, tmp_path)
     assert resolved["trainer"]["prompts_per_step"] > 0 and resolved["algo"]["name"] in ("grpo", "sft")
@@ -62,7 +63,7 @@ def test_every_option_reads_into_its_typed_settings(group, option, tmp_path):
     overrides = [f"{group}={option}"]
     if group == "data":
         overrides += REQUIRED.get(option, MIX_ROOT)
-    if group == "experiment" and option.startswith("table"):
+    if group == "experiment" and option.startswith(SWEEPS_OF_MIXES):
         overrides += MIX_ROOT + ["eval.data_root=/data/bench"]
     if group == "preset":  # a preset shrinks a table's run (make tableN PRESET=tiny): its mix needs the table's parts
         overrides += ["experiment=table2", *MIX_ROOT, "eval.data_root=/data/bench"]
@@ -206,3 +207,26 @@ def test_the_filter_composes_with_any_algorithm_and_takes_the_rollout_settings_g
     assert (sft.max_new_tokens, sft.shared_prompt, sft.num_samples) == (1024, True, 8)
     assert settings("algo.shared_prompt=false").shared_prompt is False
     assert settings("algo.max_new_tokens=64").max_new_tokens == 64
+
+
+def test_the_variants_experiment_sweeps_each_variant_on_the_papers_3b_setting(tmp_path):
+    """experiment=variants: one sweep over conf/variant/ on Qwen2.5-VL-3B and Mixed-45K, the paper's batch, lr and
+    sampling; each point reads into the variant's settings (grpo: the paper's, untouched)."""
+    from tests.conftest import compose_train, settings_of
+
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose(config_name="train", overrides=["experiment=variants", *MIX_ROOT], return_hydra_config=True)
+    assert cfg.hydra.runtime.choices.model == "qwen3b" and cfg.hydra.runtime.choices.data == "mixed45k"
+    assert cfg.hydra.mode.name == "MULTIRUN" and cfg.hydra.sweeper.params["variant"] == "grpo,dr_grpo,dapo,gspo"
+    assert cfg.hydra.sweep.dir.endswith("/variants") and "variant" in cfg.hydra.sweep.subdir
+    assert (cfg.trainer.prompts_per_step, cfg.algo.group_size, cfg.algo.temperature, cfg.trainer.lr) == (64, 8, 1.0, 3e-6)
+    bench = "eval.data_root=/data/bench"
+    algo = {v: settings_of(compose_train(["experiment=variants", *MIX_ROOT, bench, f"variant={v}"],
+                                         run_dir=tmp_path)).algo for v in ("grpo", "dr_grpo", "dapo", "gspo")}
+    paper = settings_of(compose_train([*MIX_ROOT, "model=qwen3b", "data=mixed45k"], run_dir=tmp_path)).algo
+    assert algo["grpo"] == paper
+    assert (algo["dr_grpo"].scale_rewards, algo["dr_grpo"].loss_aggregation) == ("none", "dr_grpo")
+    assert (algo["dapo"].clip_eps_high, algo["dapo"].loss_aggregation, algo["dapo"].beta,
+            algo["dapo"].overlong_buffer) == (0.28, "token", 0.0, 0.2)
+    assert (algo["gspo"].importance_level, algo["gspo"].clip_eps, algo["gspo"].clip_eps_high) == ("sequence", 3e-4, 4e-4)

@@ -154,11 +154,11 @@ def test_the_over_length_penalty_enters_the_reward_and_the_logged_metrics(tiny_c
     policy = adapter.load_model(trainable=False)
     reward_fn = build_reward(settings.run, adapter, policy)
     results = {}
-    for buffer in (0, 6):
+    for buffer in (0.0, 0.6):  # 6 of 10 tokens
         torch.manual_seed(0)
         algo = dataclasses.replace(settings.algo, max_new_tokens=10, overlong_buffer=buffer)
         results[buffer] = collect_rollout(policy, adapter, reward_fn, samples[:2], algo)
-    plain, penalised = results[0], results[6]
+    plain, penalised = results[0.0], results[0.6]
     assert torch.equal(plain.completions.ids, penalised.completions.ids)  # the same samples, seeded
     penalty = overlong_penalty(penalised.completions.mask.sum(dim=1), 10, 6)
     assert penalty.min() < 0

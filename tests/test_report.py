@@ -204,7 +204,7 @@ def test_report_of_an_empty_runs_root_marks_everything_missing(tmp_path):
     (tmp_path / "runs").mkdir()
     path = write_report(tmp_path / "runs", tmp_path / "out")
     text = path.read_text(encoding="utf-8")
-    assert text.count("missing: runs/") == 4 + 4 + 6 + 3 + 3 + 5  # every row of every table
+    assert text.count("missing: runs/") == 4 + 4 + 6 + 3 + 3 + 5 + 4  # every row of every table, variants too
     assert text.count("missing: `runs/table4/") == 5  # and each of Fig. 4's curves
     assert "nothing drawn" in text and not list((tmp_path / "out").glob("*.png"))
 
@@ -235,3 +235,21 @@ def test_each_trained_row_shows_the_budget_its_run_had(tmp_path, paper):
     assert by_run["data=yorn"].endswith("140 steps = 1.00 epochs of 9,000 samples (trainer.epochs)")
     assert by_run["data=yorn_mcq"].endswith("1000 steps = 2.21 epochs of 29,000 samples (trainer.max_steps)")
     assert by_run["base"] == "`base` (direct)"  # the base model trained nothing
+
+
+def test_the_variants_table_sets_each_variant_beside_our_grpo_row(tmp_path):
+    """experiment=variants' sweep (runs/variants/variant=<name>): each row's scores with Δ against our GRPO row,
+    the six-benchmark average only where all six ran, a missing run marked."""
+    from mixed_r1.report.variants import render_variants
+
+    runs = tmp_path / "runs"
+    six = ("mathvista", "mathvision", "mmbench", "mmmu", "mmstar", "ai2d")
+    write_results(runs, "variants", "variant=grpo", "thinking", dict(zip(six, (60.0, 20.0, 80.0, 50.0, 55.0, 80.0))))
+    write_results(runs, "variants", "variant=dapo", "thinking", dict(zip(six, (61.0, 19.5, 80.0, 50.0, 56.0, 81.0))))
+    write_results(runs, "variants", "variant=gspo", "thinking", {"mathvista": 58.0})
+    rows = {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[2:-1]]
+            for line in render_variants(runs).splitlines() if line.startswith("| ") and "Variant" not in line}
+    assert rows["grpo"][:3] == ["57.5", "60.0", "20.0"]
+    assert rows["dapo"][:3] == ["57.9 (+0.4)", "61.0 (+1.0)", "19.5 (-0.5)"]
+    assert rows["gspo"][:2] == ["–", "58.0 (-2.0)"]  # one benchmark: no average
+    assert rows["dr_grpo"][-1] == "missing: runs/variants/variant=dr_grpo/eval/thinking/results.json"

@@ -6,10 +6,8 @@ value plus one fp32 scale per block of 256), about 2 bytes per parameter. torcha
 """
 from __future__ import annotations
 
-import contextlib
-import logging
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 
 import torch
 
@@ -21,11 +19,6 @@ from mixed_r1.errors import ConfigError
 warnings.filterwarnings("ignore", message=r".*OptimState8bit does not implement _stable_hash_for_caching",
                         category=UserWarning)
 
-# torchao's import warns about each CUDA-only kernel library a CPU machine cannot load, and torch about an enum
-# torchao registers the old way; the optimizer uses neither, so those lines are only noise in a run's log
-NOISY_AT_IMPORT = ("torchao", "torch.utils._pytree")
-
-
 def build_optimizer(name: OptimizerName, params: Iterable[torch.nn.Parameter], lr: float, weight_decay: float,
                     betas: tuple[float, float]) -> torch.optim.Optimizer:
     """A fresh optimizer (zero moments) over ``params``: torch's AdamW, or torchao's 8-bit AdamW."""
@@ -36,26 +29,11 @@ def build_optimizer(name: OptimizerName, params: Iterable[torch.nn.Parameter], l
 def adamw_8bit() -> type[torch.optim.Optimizer]:
     """torchao's ``AdamW8bit`` class; a missing torchao is a config error (it is in the lock, not a hard import)."""
     try:
-        with quiet_import():
-            from torchao.optim import AdamW8bit
+        from torchao.optim import AdamW8bit  # its import-time noise is filtered in mixed_r1/__init__.py
     except ImportError as err:
         raise ConfigError("trainer.optimizer=adamw_8bit needs torchao (in requirements-lock.txt: make install), "
                           f"which does not import here ({err}); or set trainer.optimizer=adamw") from err
     return AdamW8bit
-
-
-@contextlib.contextmanager
-def quiet_import() -> Iterator[None]:
-    """Warnings of the loggers in ``NOISY_AT_IMPORT`` held back while torchao is imported (errors still show)."""
-    loggers = [logging.getLogger(name) for name in NOISY_AT_IMPORT]
-    levels = [logger.level for logger in loggers]
-    for logger in loggers:
-        logger.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        for logger, level in zip(loggers, levels):
-            logger.setLevel(level)
 
 
 def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:

@@ -27,7 +27,7 @@ class GRPOConfig:
     importance_level: Literal["token", "sequence"]  # sequence: GSPO's one length-normalised ratio per completion
     scale_rewards: Literal["group", "batch", "none"]  # the advantage's divisor: group std (paper), batch std, none
     mask_truncated: bool  # a completion that hit max_new_tokens without its stop token takes no part in the loss
-    overlong_buffer: int  # > 0: DAPO's soft over-length penalty over the last this-many tokens of max_new_tokens
+    overlong_buffer: float  # > 0: DAPO's soft over-length penalty over this fraction of max_new_tokens (L_cache / L_max)
     overlong_penalty: float  # the penalty's size at the cap (DAPO: 1.0)
 
     def __post_init__(self) -> None:
@@ -38,8 +38,8 @@ class GRPOConfig:
             (self.beta >= 0, "beta", "must be >= 0"),
             (self.clip_eps > 0, "clip_eps", "must be > 0"),
             (self.clip_eps_high is None or self.clip_eps_high > 0, "clip_eps_high", "must be > 0 (or null: clip_eps)"),
-            (0 <= self.overlong_buffer <= self.max_new_tokens, "overlong_buffer",
-             f"must be in [0, max_new_tokens={self.max_new_tokens}] (0: no over-length penalty)"),
+            (0 <= self.overlong_buffer <= 1, "overlong_buffer",
+             "must be in [0, 1]: the fraction of max_new_tokens the penalty ramps over (0: off)"),
             (self.overlong_penalty >= 0, "overlong_penalty", "must be >= 0"),
             (self.adv_eps > 0, "adv_eps", "must be > 0"),
             (self.max_new_tokens > 0, "max_new_tokens", "must be > 0"),
@@ -50,3 +50,8 @@ class GRPOConfig:
         for ok, key, why in checks:
             if not ok:
                 raise ConfigError(f"algo.{key}={getattr(self, key)!r} {why}")
+
+    @property
+    def overlong_buffer_tokens(self) -> int:
+        """DAPO's L_cache in tokens: ``overlong_buffer`` of ``max_new_tokens`` (at least one token when on)."""
+        return max(1, round(self.overlong_buffer * self.max_new_tokens)) if self.overlong_buffer else 0

@@ -31,7 +31,7 @@ def collect_rollout(policy: torch.nn.Module, adapter: ModelAdapter, reward_fn: M
     scores = scored.rewards
     if algo.overlong_buffer:  # DAPO's soft over-length penalty, a term of the reward
         penalty = overlong_penalty(scored.completions.mask.sum(dim=1).cpu(), algo.max_new_tokens,
-                                   algo.overlong_buffer, algo.overlong_penalty)
+                                   algo.overlong_buffer_tokens, algo.overlong_penalty)
         scores = dataclasses.replace(scores, total=scores.total + penalty, overlong=penalty)
     rewards = scores.total
     batch_std = step_reward_std(rewards) if algo.scale_rewards == "batch" else None

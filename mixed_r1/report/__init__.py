@@ -7,6 +7,7 @@ from pathlib import Path
 from mixed_r1.report.paper import PaperNumbers, PaperTable, load_paper, printed_average_mismatches
 from mixed_r1.report.plots import DEFAULT_WINDOW, plot_training_curves
 from mixed_r1.report.tables import render_tables
+from mixed_r1.report.variants import render_variants
 
 FIG4_TABLE = "table4"  # Fig. 4: the training curves of Table 4's open-ended reward designs
 
@@ -55,6 +56,7 @@ def write_report(runs_root: Path, out_dir: Path, window: int = DEFAULT_WINDOW) -
              "Each cell is `ours (paper, Δ)` with Δ = ours − paper in points; `–`: no result yet; the Run column "
              "names the sweep point and prompt (direct or thinking) each row was read from.", ""]
     lines += render_tables(runs_root, paper)
+    lines += [render_variants(runs_root)]
     lines += curves_section(runs_root, out_dir, paper, window)
     mismatches = printed_average_mismatches(paper)
     if mismatches:

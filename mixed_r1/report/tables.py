@@ -26,6 +26,7 @@ class RunScores:
     problem: str | None = None  # "missing: ..." / "unreadable: ...": no scores at all
     warnings: list[str] = field(default_factory=list)  # scores kept, but something is off
     budget: str | None = None  # the training budget the run had (its trained.json), e.g. "703 steps = 1.00 epoch of 45,000"
+    thinking: object = None  # what results.json says of its prompt (a bool when it says anything)
 
 
 def budget_text(run_dir: Path) -> str | None:
@@ -48,7 +49,16 @@ def shown(path: Path, runs_root: Path) -> str:
 
 def read_run(runs_root: Path, table: str, row: PaperRow) -> RunScores:
     """The scores of the run that reproduces ``row``; a missing or malformed file becomes ``problem``."""
-    path = row.run.results_path(runs_root, table)
+    run = read_scores(row.run.results_path(runs_root, table), runs_root)
+    if run.problem is None:
+        run.budget = budget_text(row.run.results_path(runs_root, table).parents[2])  # <point>/eval/<mode>/results.json
+        if isinstance(run.thinking, bool) and run.thinking != (row.run.mode == "thinking"):
+            run.warnings.append(f"results.json says thinking={str(run.thinking).lower()}")
+    return run
+
+
+def read_scores(path: Path, runs_root: Path) -> RunScores:
+    """The benchmark scores of one ``results.json``; a missing or malformed file becomes ``problem``."""
     run = RunScores(shown_path=shown(path, runs_root))
     if not path.is_file():
         run.problem = f"missing: {run.shown_path}"
@@ -62,10 +72,7 @@ def read_run(runs_root: Path, table: str, row: PaperRow) -> RunScores:
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
         run.problem = f"unreadable: {run.shown_path} ({type(err).__name__}: {err})"
         return run
-    run.budget = budget_text(path.parents[2])  # <point>/eval/<mode>/results.json -> <point>
-    thinking = summary.get("thinking")
-    if isinstance(thinking, bool) and thinking != (row.run.mode == "thinking"):
-        run.warnings.append(f"results.json says thinking={str(thinking).lower()}")
+    run.thinking = summary.get("thinking")
     return run
 
 
