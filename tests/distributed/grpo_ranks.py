@@ -92,7 +92,7 @@ def fingerprint(model: torch.nn.Module) -> float:
 
     params = list(model.parameters())
     with deepspeed.zero.GatheredParameters(params, enabled=is_partitioned(model)):
-        return float(sum((p.double() * (i % 7 + 1)).sum() for i, p in enumerate(params)))
+        return float(sum((p.detach().double() * (i % 7 + 1)).sum() for i, p in enumerate(params)))
 
 
 def run_stage(out: Path, stage: str, model: str) -> list[dict]:
