@@ -61,7 +61,7 @@ def merged_fingerprint(folder: Path) -> float:
     from transformers import AutoModelForImageTextToText
 
     model = AutoModelForImageTextToText.from_pretrained(folder)
-    return float(sum((p.double() * (i % 7 + 1)).sum() for i, p in enumerate(model.parameters())))
+    return float(sum((p.detach().double() * (i % 7 + 1)).sum() for i, p in enumerate(model.parameters())))
 
 
 def run_stage(out: Path, stage: str) -> list[dict]:
