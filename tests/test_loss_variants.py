@@ -166,3 +166,28 @@ def test_the_over_length_penalty_enters_the_reward_and_the_logged_metrics(tiny_c
     assert torch.equal(penalised.rewards.overlong, penalty) and plain.rewards.overlong is None
     assert rollout_metrics(penalised, algo.group_size)["reward/overlong"] == pytest.approx(float(penalty.mean()))
     assert "reward/overlong" not in rollout_metrics(plain, algo.group_size)
+
+
+def test_a_masked_truncated_row_still_counts_its_whole_length_when_packing(tiny_cfg, adapter, samples, monkeypatch):
+    """mask_truncated takes a row's tokens out of the loss, not out of its forward: packing by
+    trainer.max_tokens_per_micro_batch must see the row's real length, or a micro-batch overruns its budget."""
+    import mixed_r1.grpo.step as step
+    from tests.test_grpo_step import _rollout
+
+    policy, reference, algo, rollout = _rollout(tiny_cfg, adapter, samples, mask_truncated=True)
+    seen = {}
+    planned = step.plan_micro_batches
+
+    def spy(rows, tokens_per_row, *args, **kwargs):
+        seen.update(tokens=list(tokens_per_row), lengths=list(kwargs["lengths"]))
+        return planned(rows, tokens_per_row, *args, **kwargs)
+
+    monkeypatch.setattr(step, "plan_micro_batches", spy)
+    engine = TorchEngine(copy.deepcopy(policy), lr=0.0)
+    width = rollout.prompts.input_ids.shape[1]
+    grpo_update(engine.model, reference, adapter, engine, rollout, algo, 0, width + 20)
+    real = rollout.completions.mask.sum(dim=1).tolist()
+    cut = truncated_rows(rollout.completions, adapter.stop_token_id, algo.max_new_tokens).tolist()
+    assert any(cut)
+    assert seen["lengths"] == [width + n for n in real]  # the forward's length, truncated or not
+    assert seen["tokens"] == [0 if c else n for n, c in zip(real, cut)]  # the loss's tokens

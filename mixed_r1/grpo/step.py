@@ -111,11 +111,13 @@ def grpo_update(policy: torch.nn.Module, reference: ReferencePolicy | torch.nn.M
     trained = torch.ones(len(rollout.samples), dtype=torch.bool)  # rows whose tokens enter the loss
     if algo.mask_truncated:  # DAPO's overlong filtering: a cut-off completion teaches nothing about its answer
         trained = ~truncated_rows(rollout.completions, adapter.stop_token_id, algo.max_new_tokens).cpu()
-    completion_tokens = (rollout.completions.mask.cpu() * trained.unsqueeze(1)).sum(dim=1).tolist()
+    completion_tokens = rollout.completions.mask.cpu().sum(dim=1)  # what each row's forward computes
+    loss_tokens = (completion_tokens * trained).tolist()  # what its loss averages over
     prompt_width = rollout.prompts.input_ids.shape[1]
     group_of_row = [r // G for r in range(len(rollout.samples))]  # rows are grouped: prompt i's G rows follow it
-    plan = plan_micro_batches(rows, completion_tokens, micro_batch_size, algo.loss_aggregation,
-                              max_tokens=max_tokens_per_micro_batch, lengths=[prompt_width + n for n in completion_tokens],
+    plan = plan_micro_batches(rows, loss_tokens, micro_batch_size, algo.loss_aggregation,
+                              max_tokens=max_tokens_per_micro_batch,
+                              lengths=[prompt_width + n for n in completion_tokens.tolist()],
                               groups=group_of_row if algo.shared_prompt else None, prompt_len=prompt_width)
     if plan.empty:
         return {**dict.fromkeys(UPDATE_KEYS), "skip_reason": "all_groups_zero_variance"}
