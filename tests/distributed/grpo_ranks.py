@@ -21,6 +21,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Callable
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
@@ -144,9 +145,14 @@ def main() -> None:
     the same processes, each from the same initial weights (one launch instead of several)."""
     out, stages = Path(sys.argv[1]), (sys.argv[2] if len(sys.argv) > 2 else "zero3")
     model = sys.argv[3] if len(sys.argv) > 3 else "tiny_qwen"
+    run_stages(out, stages, lambda stage: run_stage(out, stage, model))
+
+
+def run_stages(out: Path, stages: str, run: Callable[[str], list[dict]]) -> None:
+    """Each comma-separated stage in turn in this launch; rank 0 writes ``out/results_<stage>.jsonl``."""
     init_process_group()
     for stage in stages.split(","):
-        results = run_stage(out, stage, model)
+        results = run(stage)
         if is_main():
             with (out / f"results_{stage}.jsonl").open("w") as handle:
                 for record in results:

@@ -12,7 +12,6 @@ OUT_DIR/results_<engine>.jsonl (loss, gradient norm, KL, fingerprints of the wei
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import sys
 from pathlib import Path
@@ -27,10 +26,10 @@ from omegaconf import OmegaConf
 from mixed_r1.components import build_model_adapter
 from mixed_r1.data.build import load_train_samples
 from mixed_r1.engine import build_engine, partitioned_loading
-from mixed_r1.engine.distributed import barrier, init_process_group, is_main, main_first, rank, world_size
+from mixed_r1.engine.distributed import barrier, is_main, main_first, world_size
 from mixed_r1.grpo.step import grpo_update
 from mixed_r1.recipe import StepContext, build_reference, train_settings
-from tests.distributed.grpo_ranks import PROMPTS, G, fingerprint, fixed_rollout, with_wide_last_image
+from tests.distributed.grpo_ranks import PROMPTS, G, fingerprint, fixed_rollout, run_stages, with_wide_last_image
 
 RANK = 4
 
@@ -101,14 +100,7 @@ def run_stage(out: Path, stage: str) -> list[dict]:
 
 def main() -> None:
     out, stages = Path(sys.argv[1]), sys.argv[2]
-    init_process_group()
-    for stage in stages.split(","):
-        results = run_stage(out, stage)
-        if is_main():
-            with (out / f"results_{stage}.jsonl").open("w") as handle:
-                for record in results:
-                    handle.write(json.dumps(record) + "\n")
-    print(f"rank {rank()} done", flush=True)
+    run_stages(out, stages, lambda stage: run_stage(out, stage))
 
 
 if __name__ == "__main__":
