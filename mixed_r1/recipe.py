@@ -215,7 +215,7 @@ def build_grpo_step(ctx: StepContext) -> TrainStep:
 
     def step(batch: list[Sample]) -> StepOutput:
         rollout = collect_rollout(engine.model, adapter, reward_fn, batch, algo, trainer.generation_batch_size,
-                                  gathered=engine.gathered)
+                                  gathered=engine.gathered, aggregation=settings.run.reward.aggregation)
         update = grpo_update(engine.model, reference, adapter, engine, rollout, algo, trainer.micro_batch_size,
                              trainer.max_tokens_per_micro_batch)
         return {**rollout_metrics(rollout, algo.group_size), **update}, rollout

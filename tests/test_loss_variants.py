@@ -13,7 +13,7 @@ import torch
 from mixed_r1.engine import TorchEngine
 from mixed_r1.errors import ConfigError
 from mixed_r1.grpo.loss import advantages, grpo_loss
-from mixed_r1.grpo.step import grpo_update, step_reward_std, truncated_rows
+from mixed_r1.grpo.step import grpo_update, step_reward_mean_std, truncated_rows
 from mixed_r1.models import Completions
 from tests.conftest import compose_train, settings_of
 
@@ -77,8 +77,8 @@ def test_advantages_scaled_by_group_batch_or_nothing():
     assert group.tolist() == pytest.approx([-0.5 / math.sqrt(0.5), 0.5 / math.sqrt(0.5),  # sample stds √0.5, √4.5
                                             -1.5 / math.sqrt(4.5), 1.5 / math.sqrt(4.5)])
     assert advantages(rewards, 2, scale="none").tolist() == [-0.5, 0.5, -1.5, 1.5]
-    std = step_reward_std(rewards)  # one process: the plain sample std
-    assert std == pytest.approx(float(rewards.std()))
+    mean, std = step_reward_mean_std(rewards)  # one process: the plain mean and sample std
+    assert (mean, std) == pytest.approx((float(rewards.mean()), float(rewards.std())))
     batch = advantages(rewards, 2, eps=0.0, scale="batch", batch_std=std)
     assert batch.tolist() == pytest.approx([v / std for v in (-0.5, 0.5, -1.5, 1.5)])
     with pytest.raises(ValueError, match="batch_std"):
@@ -191,3 +191,43 @@ def test_a_masked_truncated_row_still_counts_its_whole_length_when_packing(tiny_
     assert any(cut)
     assert seen["lengths"] == [width + n for n in real]  # the forward's length, truncated or not
     assert seen["tokens"] == [0 if c else n for n, c in zip(real, cut)]  # the loss's tokens
+
+
+def test_normalize_then_sum_normalises_each_term_in_its_group_then_the_sum_over_the_batch():
+    """GDPO / TRL's normalize_then_sum, by hand. Two groups of 2, terms (accuracy, format) with weights (1, 0.5):
+    group 1 gains accuracy only (format constant: its term adds 0), group 2 gains both. Each term normalised in its
+    group is ±1/√2 (a constant term 0); sums s = (∓0.7071) and (∓1.0607); over the batch mean 0, sample std
+    √(3.25/3). The plain sum normalised per group gives both groups ±0.7071: the second term's gain is lost."""
+    from mixed_r1.grpo.loss import normalized_sum_advantages
+
+    terms = torch.tensor([[0.0, 1.0], [1.0, 1.0], [0.2, 0.0], [0.6, 1.0]])
+    adv = normalized_sum_advantages(terms, [1.0, 0.5], group_size=2)
+    h = 1 / math.sqrt(2)
+    sums = [-h, h, -h - 0.5 * h, h + 0.5 * h]
+    assert adv.tolist() == pytest.approx([s / math.sqrt(3.25 / 3) for s in sums], rel=1e-3)
+    plain = advantages(terms @ torch.tensor([1.0, 0.5]), 2)
+    assert plain.tolist() == pytest.approx([-h, h, -h, h], rel=1e-3)
+    with pytest.raises(ValueError, match=r"\[N, 2\]"):
+        normalized_sum_advantages(terms[:3], [1.0, 0.5], group_size=2)
+
+
+def test_the_reward_aggregation_is_a_config_value_that_reaches_the_advantages(tiny_cfg, adapter, samples, tmp_path):
+    """reward.aggregation=normalize_then_sum: the rollout's advantages are those of its reward terms (accuracy,
+    format × format_weight, over-length) normalised one by one; a misspelt value is refused naming the key."""
+    from mixed_r1.components import build_reward
+    from mixed_r1.grpo.loss import normalized_sum_advantages
+    from mixed_r1.grpo.step import collect_rollout, reward_terms
+
+    settings = settings_of(compose_train(["reward.aggregation=normalize_then_sum", "reward.format_weight=0.5"],
+                                         run_dir=tmp_path))
+    assert settings.run.reward.aggregation == "normalize_then_sum"
+    policy = adapter.load_model(trainable=False)
+    reward_fn = build_reward(settings.run, adapter, policy)
+    algo = dataclasses.replace(settings_of(tiny_cfg).algo, max_new_tokens=10, overlong_buffer=0.6)
+    torch.manual_seed(0)
+    rollout = collect_rollout(policy, adapter, reward_fn, samples[:2], algo, aggregation="normalize_then_sum")
+    terms, weights = reward_terms(rollout.rewards)
+    assert weights == [1.0, 0.5, 1.0] and terms.shape == (len(rollout.samples), 3)
+    assert torch.allclose(rollout.advantages, normalized_sum_advantages(terms, weights, algo.group_size, algo.adv_eps))
+    with pytest.raises(ConfigError, match="reward.aggregation='sum'"):
+        settings_of(compose_train(["reward.aggregation=sum"], run_dir=tmp_path))

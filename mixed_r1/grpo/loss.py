@@ -1,6 +1,8 @@
 """GRPO's pure tensor math: group-relative advantages (eq. 2) and the clipped, KL-regularised loss (eq. 1)."""
 from __future__ import annotations
 
+from typing import Callable, Sequence
+
 import torch
 
 
@@ -32,6 +34,39 @@ def advantages(rewards: torch.Tensor, group_size: int, eps: float = 1e-4, scale:
         raise ValueError(f"scale must be 'group', 'batch' or 'none', got {scale!r}")
     std = grouped.std(dim=1, keepdim=True) if group_size > 1 else torch.zeros_like(centred[:, :1])
     return (centred / (std + eps)).view(-1)  # [P*G]
+
+
+def local_mean_std(values: torch.Tensor) -> tuple[float, float]:
+    """The mean and sample std of ``values`` (one process; the step passes its all-ranks version)."""
+    return float(values.mean()), float(values.std()) if values.numel() > 1 else 0.0
+
+
+def normalized_sum_advantages(components: torch.Tensor, weights: Sequence[float], group_size: int,
+                              eps: float = 1e-4,
+                              batch_mean_std: Callable[[torch.Tensor], tuple[float, float]] = local_mean_std
+                              ) -> torch.Tensor:
+    """Advantages from reward terms normalised one by one before they are summed (``reward.aggregation=
+    normalize_then_sum``: GDPO's decoupled normalisation, TRL's ``multi_objective_aggregation='normalize_then_sum'``).
+
+    For terms k (``components`` ``[N, K]``, consecutive groups of ``group_size``) with weights w_k:
+
+        r̂_ik = (r_ik − mean_group(r_k)) / (std_group(r_k) + eps)      each term within its group
+        s_i  = Σ_k w_k · r̂_ik
+        A_i  = (s_i − mean_batch(s)) / (std_batch(s) + eps)            the sum over the whole step (all ranks)
+
+    Why: with the plain sum (``sum_then_normalize``, the paper's) a term with a wide spread (IoU, BMAS ∈ [−2, 2])
+    drowns a binary one (format) inside the group std; normalised first, each term moves the advantage by its
+    weight alone. A term constant within a group adds 0 there. ``batch_mean_std`` gives the step's mean and
+    sample std of s (over every rank: the caller's all-reduce)."""
+    if components.dim() != 2 or components.shape[0] % group_size != 0 or components.shape[1] != len(weights):
+        raise ValueError(f"components must be [N, {len(weights)}] with N a multiple of group_size={group_size}, "
+                         f"got shape {tuple(components.shape)}")
+    grouped = components.float().view(-1, group_size, components.shape[1])  # [P, G, K]
+    centred = grouped - grouped.mean(dim=1, keepdim=True)
+    std = grouped.std(dim=1, keepdim=True) if group_size > 1 else torch.zeros_like(centred[:, :1])
+    summed = ((centred / (std + eps)).view(-1, components.shape[1]) * torch.tensor(weights)).sum(dim=1)  # [N]
+    mean, batch_std = batch_mean_std(summed)
+    return (summed - mean) / (batch_std + eps)
 
 
 def overlong_penalty(lengths: torch.Tensor, max_length: int, buffer: int, factor: float = 1.0) -> torch.Tensor:

@@ -16,35 +16,72 @@ from mixed_r1.engine import Engine
 from mixed_r1.engine.distributed import all_reduce, all_reduce_dict, gather_objects
 from mixed_r1.engine.microbatch import MicroBatch, accumulate_gradients, plan_micro_batches
 from mixed_r1.grpo.config import GRPOConfig
-from mixed_r1.grpo.loss import advantages, grpo_loss, overlong_penalty
+from mixed_r1.grpo.loss import advantages, grpo_loss, normalized_sum_advantages, overlong_penalty
 from mixed_r1.models import Completions, ModelAdapter, PromptBatch, passes
 from mixed_r1.rewards.mixed import MixedReward, RewardOutput, per_type_means
-from mixed_r1.rollout import Rollout, sample_and_score
+from mixed_r1.rewards.settings import AGGREGATIONS
+from mixed_r1.rollout import Rollout, ScoredSamples, sample_and_score
 
 
 def collect_rollout(policy: torch.nn.Module, adapter: ModelAdapter, reward_fn: MixedReward,
                     samples: Sequence[Sample], algo: GRPOConfig, generation_batch_size: int = 0,
-                    gathered: Callable[[], ContextManager[Any]] = contextlib.nullcontext) -> Rollout:
-    """G completions for each of this rank's ``samples`` (:func:`sample_and_score`), group-normalised."""
+                    gathered: Callable[[], ContextManager[Any]] = contextlib.nullcontext,
+                    aggregation: str = "sum_then_normalize") -> Rollout:
+    """G completions for each of this rank's ``samples`` (:func:`score_groups`), group-normalised
+    (:func:`with_advantages`)."""
+    scored = score_groups(policy, adapter, reward_fn, samples, algo, generation_batch_size, gathered)
+    return with_advantages(scored, algo, aggregation)
+
+
+def score_groups(policy: torch.nn.Module, adapter: ModelAdapter, reward_fn: MixedReward, samples: Sequence[Sample],
+                 algo: GRPOConfig, generation_batch_size: int = 0,
+                 gathered: Callable[[], ContextManager[Any]] = contextlib.nullcontext) -> ScoredSamples:
+    """G sampled completions per prompt (:func:`sample_and_score`) with every reward term GRPO adds to the
+    mixed reward (DAPO's over-length penalty when ``algo.overlong_buffer`` is on)."""
     scored = sample_and_score(policy, adapter, reward_fn, samples, algo.group_size, algo.temperature,
                               algo.max_new_tokens, generation_batch_size, gathered, algo.shared_prompt)
-    scores = scored.rewards
-    if algo.overlong_buffer:  # DAPO's soft over-length penalty, a term of the reward
-        penalty = overlong_penalty(scored.completions.mask.sum(dim=1).cpu(), algo.max_new_tokens,
-                                   algo.overlong_buffer_tokens, algo.overlong_penalty)
-        scores = dataclasses.replace(scores, total=scores.total + penalty, overlong=penalty)
-    rewards = scores.total
-    batch_std = step_reward_std(rewards) if algo.scale_rewards == "batch" else None
-    adv = advantages(rewards, algo.group_size, algo.adv_eps, algo.scale_rewards, batch_std)  # A_i = (r_i − mean) / σ
-    return Rollout(scored.samples, scored.prompts, scored.completions, scored.texts, scores, adv, scored.seconds)
+    if not algo.overlong_buffer:
+        return scored
+    penalty = overlong_penalty(scored.completions.mask.sum(dim=1).cpu(), algo.max_new_tokens,
+                               algo.overlong_buffer_tokens, algo.overlong_penalty)
+    scores = dataclasses.replace(scored.rewards, total=scored.rewards.total + penalty, overlong=penalty)
+    return dataclasses.replace(scored, rewards=scores)
 
 
-def step_reward_std(rewards: torch.Tensor) -> float:
-    """The sample std of every reward of the step, over all ranks (``algo.scale_rewards=batch``)."""
+def with_advantages(scored: ScoredSamples, algo: GRPOConfig, aggregation: str) -> Rollout:
+    """The rollout of scored groups: eq. 2's group-relative advantages of the summed reward (``reward.aggregation=
+    sum_then_normalize``, scaled as ``algo.scale_rewards`` says), or of each reward term normalised before the sum
+    (``normalize_then_sum``). Batch statistics are over every rank's groups."""
+    rewards = scored.rewards.total
+    if aggregation == "normalize_then_sum":
+        terms, weights = reward_terms(scored.rewards)
+        adv = normalized_sum_advantages(terms, weights, algo.group_size, algo.adv_eps, step_reward_mean_std)
+    elif aggregation == "sum_then_normalize":
+        batch_std = step_reward_mean_std(rewards)[1] if algo.scale_rewards == "batch" else None
+        adv = advantages(rewards, algo.group_size, algo.adv_eps, algo.scale_rewards, batch_std)  # (r_i − mean) / σ
+    else:
+        raise ValueError(f"reward aggregation must be one of {', '.join(AGGREGATIONS)}, got {aggregation!r}")
+    return Rollout(scored.samples, scored.prompts, scored.completions, scored.texts, scored.rewards, adv,
+                   scored.seconds)
+
+
+def reward_terms(rewards: RewardOutput) -> tuple[torch.Tensor, list[float]]:
+    """The terms the total reward sums, ``[N, K]``, and their weights: accuracy, format (× the paper's λ), and the
+    over-length penalty when on (its size already in the term)."""
+    columns, weights = [rewards.accuracy, rewards.format], [1.0, rewards.format_weight]
+    if rewards.overlong is not None:
+        columns.append(rewards.overlong)
+        weights.append(1.0)
+    return torch.stack([c.float() for c in columns], dim=1), weights
+
+
+def step_reward_mean_std(rewards: torch.Tensor) -> tuple[float, float]:
+    """The mean and sample std of every reward of the step, over all ranks (``algo.scale_rewards=batch``,
+    ``reward.aggregation=normalize_then_sum``)."""
     values = rewards.double()
     n, total, squares = all_reduce([float(values.numel()), float(values.sum()), float((values ** 2).sum())])
     variance = (squares - total * total / n) / max(n - 1.0, 1.0)
-    return max(variance, 0.0) ** 0.5
+    return total / max(n, 1.0), max(variance, 0.0) ** 0.5
 
 
 def truncated_rows(completions: Completions, stop_token_id: int, max_new_tokens: int) -> torch.Tensor:

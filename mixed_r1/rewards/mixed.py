@@ -29,6 +29,7 @@ class RewardOutput:
     accuracy: torch.Tensor  # [N] the type's accuracy reward
     types: list[str]  # [N] sample type of each completion
     overlong: torch.Tensor | None = None  # [N] DAPO's soft over-length penalty, already in ``total`` (None: off)
+    format_weight: float = 1.0  # the λ ``total`` weighs ``format`` by (reward.aggregation=normalize_then_sum reads it)
 
     @staticmethod
     def concat(parts: Sequence[RewardOutput]) -> RewardOutput:
@@ -37,7 +38,8 @@ class RewardOutput:
         return RewardOutput(total=torch.cat([p.total for p in parts]), format=torch.cat([p.format for p in parts]),
                             accuracy=torch.cat([p.accuracy for p in parts]),
                             types=[t for p in parts for t in p.types],
-                            overlong=torch.cat(overlong) if all(o is not None for o in overlong) else None)
+                            overlong=torch.cat(overlong) if all(o is not None for o in overlong) else None,
+                            format_weight=parts[0].format_weight)
 
 
 class MixedReward:
@@ -80,7 +82,7 @@ class MixedReward:
         fmt = torch.tensor([format_reward(t) for t in texts], dtype=torch.float32)
         acc = torch.tensor(accuracy, dtype=torch.float32)
         return RewardOutput(total=acc + self.format_weight * fmt, format=fmt, accuracy=acc,
-                            types=[s.type for s in samples])
+                            types=[s.type for s in samples], format_weight=self.format_weight)
 
 
 def per_type_means(values: torch.Tensor, types: Sequence[str], prefix: str) -> dict[str, float | None]:

@@ -8,6 +8,9 @@ from mixed_r1.data.sample_types import RewardContext
 from mixed_r1.errors import ConfigError
 from mixed_r1.rewards.bmas import REDUCTIONS
 
+# reward.aggregation: how the reward's terms (accuracy, format, over-length) become the advantage
+AGGREGATIONS = ("sum_then_normalize", "normalize_then_sum")
+
 
 @dataclass(frozen=True)
 class ChartSettings:
@@ -58,9 +61,13 @@ class RewardSettings:
     sbert: EncoderSettings
     modernbert: EncoderSettings
     llm_judge: JudgeSettings
+    aggregation: str = "sum_then_normalize"  # sum_then_normalize (paper) | normalize_then_sum (each term in its group)
 
     def __post_init__(self) -> None:
         from mixed_r1.rewards.open_ended import OPEN_ENDED
+
+        if self.aggregation not in AGGREGATIONS:
+            raise ConfigError(f"reward.aggregation={self.aggregation!r}; expected one of {', '.join(AGGREGATIONS)}")
 
         if self.open_ended not in OPEN_ENDED:
             raise ConfigError(f"reward.open_ended={self.open_ended!r}; expected one of {', '.join(sorted(OPEN_ENDED))}")
