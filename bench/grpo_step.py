@@ -1,7 +1,7 @@
 """One GRPO training step side by side: ours (mixed_r1) and TRL's ``GRPOTrainer``, on the same tiny
 random-weight Qwen2.5-VL checkpoint, the same prompts and images, the same mixed reward.
 
-    .venv/bin/pip install -r requirements-bench.txt      # trl (the TRL side); without it only ours is timed
+    make install         # the lock includes trl 1.16.0 (the TRL side); without trl only ours is timed
     OMP_NUM_THREADS=1 python bench/grpo_step.py --threads 1                   # both shapes, 5 steps per side
     python bench/grpo_step.py --shape realistic --steps 10 --warmup 2 --threads 2
     python bench/grpo_step.py --shape tiny --ours-override trainer.micro_batch_size=8
@@ -584,7 +584,7 @@ def main() -> None:
     hf_logging.set_verbosity_error()
     warnings.filterwarnings("ignore", category=FutureWarning)  # transformers 5's renames, raised inside TRL
     if not HAS_TRL:
-        print("trl is not installed: timing ours only (for the TRL side: pip install -r requirements-bench.txt)")
+        print("trl is not installed: timing ours only (for the TRL side: make install; trl is in the lock)")
     shapes = [SHAPES["quick"]] if args.quick else [SHAPES[n] for n in (["tiny", "realistic"] if args.shape == "both"
                                                                        else [args.shape])]
     start = time.perf_counter()

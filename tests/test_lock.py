@@ -72,7 +72,7 @@ def test_the_gpu_set_is_the_cpu_lock_plus_the_gpu_stack():
 @pytest.mark.installed_from_lock
 def test_this_environment_holds_the_lock():
     """`make install` put every package of the lock into .venv at its exact version (a package added by hand
-    later, such as requirements-bench.txt's trl, may sit beside them; one that moved a locked package fails here)."""
+    later may sit beside them; one that moved a locked package fails here)."""
     locked, present = pins(LOCK), installed()
     assert differences(locked, {name: version for name, version in present.items() if name in locked}) == []
 
