@@ -7,13 +7,14 @@ import math
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Literal
+from typing import Any, Callable, Iterable, Literal
 
 from mixed_r1.errors import DataError
 
 log = logging.getLogger("mixed_r1")
 
-_CONSOLE_KEYS = ("loss", "reward/mean", "reward/format", "kl", "completion_length", "step_seconds")
+_CONSOLE_KEYS = ("loss", "reward/mean", "reward/format", "kl", "completion_length", "step_seconds",
+                 "val/accuracy/mean", "val/format", "validation_seconds")
 
 
 @dataclass(frozen=True)
@@ -68,9 +69,11 @@ class MetricsLogger:
             shown += f" skipped={record.get('skip_reason')}"
         log.info("[%s %d] %s", record.get("phase", "?"), record.get("step", -1), shown)
 
-    def log_completions(self, step: int, rows: list[dict[str, Any]]) -> None:
-        """A few prompts with their image, completions, rewards and advantages: JSONL, and a wandb Table."""
-        if not self.enabled:
+    def log_completions(self, step: int, rows: list[dict[str, Any]], table: str = "completions") -> None:
+        """A few prompts with their image, completions, rewards and advantages: JSONL, and a wandb Table named
+        ``table`` (validation's rows, which have no advantage, go under ``val/completions``: a step's training
+        table is not overwritten)."""
+        if not self.enabled or not rows:
             return
         with self.completions_path.open("a", encoding="utf-8") as handle:
             for row in rows:
@@ -78,12 +81,12 @@ class MetricsLogger:
         if self.wandb is not None:
             import wandb
 
-            columns = ["id", "image", "problem", "answer", "completion", "reward", "advantage"]
-            table = wandb.Table(columns=columns)
+            columns = [c for c in ("id", "image", "problem", "answer", "completion", "reward", "advantage") if c in rows[0]]
+            shown: dict[str, Callable[[Any], Any]] = {"image": wandb.Image, "answer": str}
+            data = wandb.Table(columns=columns)
             for row in rows:
-                table.add_data(row["id"], wandb.Image(row["image"]), row["problem"], str(row["answer"]),
-                               row["completion"], row["reward"], row["advantage"])
-            self.wandb.log({"completions": table}, step=step)
+                data.add_data(*(shown.get(c, lambda value: value)(row[c]) for c in columns))
+            self.wandb.log({table: data}, step=step)
 
     def close(self) -> None:
         if not self.enabled:

@@ -51,14 +51,22 @@ from mixed_r1.engine.distributed import (
 from mixed_r1.engine.settings import DeepSpeedSettings, TrainerSettings, check_optimizer
 from mixed_r1.errors import ConfigError, Preempted, TrainingDiverged
 from mixed_r1.eval.runner import check_evaluation_inputs
-from mixed_r1.eval.settings import EvalConfig
+from mixed_r1.eval.settings import EvalConfig, Validation, validation_benchmarks
 from mixed_r1.grpo.config import GRPOConfig
-from mixed_r1.grpo.step import ReferencePolicy, collect_rollout, grpo_update, rollout_metrics
+from mixed_r1.grpo.dynamic_sampling import fill_batch
+from mixed_r1.grpo.step import (
+    ReferencePolicy,
+    grpo_update,
+    rollout_metrics,
+    score_groups,
+    truncated_rows,
+    with_advantages,
+)
 from mixed_r1.metrics import LoggerSettings, MetricsLogger, read_metrics, reward_trend
 from mixed_r1.models import ModelAdapter, lora
 from mixed_r1.models.settings import ModelSettings
 from mixed_r1.progress import progress_bar
-from mixed_r1.rollout import Rollout
+from mixed_r1.rollout import Rollout, ScoredSamples
 from mixed_r1.run_folder import owned_by_this_run
 from mixed_r1.settings import RunSettings, resolved, run_settings
 from mixed_r1.sft import sft_step
@@ -66,6 +74,8 @@ from mixed_r1.sft.settings import WarmupSettings
 from mixed_r1.sft.warmup import WarmupNoise, warmup_target
 from mixed_r1.shards import weights_identity
 from mixed_r1.typed import settings_from
+from mixed_r1.validation import PHASE as VALIDATION
+from mixed_r1.validation import Validator, hold_out, holdout_identity
 
 log = logging.getLogger("mixed_r1")
 
@@ -148,17 +158,42 @@ def answer_target(sample: Sample, adapter: ModelAdapter) -> str:
     return str(sample.answer)
 
 
-def step_batch(samples: list[Sample], indices: list[int], data: DataSettings, key: str) -> tuple[list[Sample], int]:
-    """This rank's share of a step's global batch ``indices``, and how many samples of the whole batch were
-    skipped for an image changed since load (``data.changed_images=skip``: each replaced, named in the log,
-    counted; ``stop``: none are, the prompt's image open stops the run with the sample's id)."""
-    mine = shard(indices)
+def step_batch(samples: list[Sample], indices: list[int], data: DataSettings, key: str,
+               mine: slice | None = None) -> tuple[list[Sample], int]:
+    """This rank's share of a step's global batch ``indices`` (``mine``, else :func:`shard`'s), and how many samples
+    of the whole batch were skipped for an image changed since load (``data.changed_images=skip``: each replaced,
+    named in the log, counted; ``stop``: none are, the prompt's image open stops the run with the sample's id)."""
+    chosen = indices[mine] if mine is not None else shard(indices)
     if data.changed_images == "stop":
-        return [samples[i] for i in mine], 0
-    batch, skipped = with_readable_images(samples, mine, avoid=set(indices), key=f"{key}:{rank()}")
+        return [samples[i] for i in chosen], 0
+    batch, skipped = with_readable_images(samples, chosen, avoid=set(indices), key=f"{key}:{rank()}")
     for why in skipped:
         log.warning("%s: skipped and replaced (data.changed_images=skip)", why)
     return batch, int(all_reduce([float(len(skipped))])[0])
+
+
+class PromptStream:
+    """The training prompts as the steps draw them from the sampler: each step's batch, and the refills of DAPO's
+    dynamic sampling (:mod:`mixed_r1.grpo.dynamic_sampling`), which take the stream's next prompts so a resume (the
+    sampler's position) draws the same. Counts the images replaced in a step (``data/changed_images``)."""
+
+    def __init__(self, samples: list[Sample], sampler: PromptSampler, data: DataSettings, seed: int) -> None:
+        self.samples, self.sampler, self.data, self.seed = samples, sampler, data, seed
+        self.step, self.refills, self.changed = 0, 0, 0
+
+    def batch(self, step: int) -> list[Sample]:
+        """This rank's share of step ``step``'s batch."""
+        self.step, self.refills = step, 0
+        batch, self.changed = step_batch(self.samples, self.sampler.next_batch(), self.data, f"{self.seed}:{step}")
+        return batch
+
+    def refill(self, total: int, mine: slice) -> list[Sample]:
+        """The stream's next ``total`` prompts (every rank calls this together), this rank's slice ``mine``."""
+        self.refills += 1
+        batch, changed = step_batch(self.samples, self.sampler.take(total), self.data,
+                                    f"{self.seed}:{self.step}:refill{self.refills}", mine)
+        self.changed += changed
+        return batch
 
 
 def run_warmup(settings: TrainSettings, engine: Engine, adapter: ModelAdapter, samples: list[Sample],
@@ -203,6 +238,7 @@ class StepContext:
     adapter: ModelAdapter
     engine: Engine
     reference_source: Path | None  # π_ref's checkpoint when it is not ``model.path`` (after a warm-up)
+    prompts: PromptStream | None = None  # where a step that needs more prompts than its batch draws them (dynamic sampling)
 
 
 def build_grpo_step(ctx: StepContext) -> TrainStep:
@@ -213,12 +249,26 @@ def build_grpo_step(ctx: StepContext) -> TrainStep:
     reference = build_reference(ctx) if uses_reference(algo) else None  # β = 0: no KL term, no π_ref at all
     reward_fn = build_reward(settings.run, adapter, engine.model)
 
+    aggregation = settings.run.reward.aggregation
+
+    def score(batch: list[Sample]) -> ScoredSamples:
+        return score_groups(engine.model, adapter, reward_fn, batch, algo, trainer.generation_batch_size,
+                            gathered=engine.gathered)
+
     def step(batch: list[Sample]) -> StepOutput:
-        rollout = collect_rollout(engine.model, adapter, reward_fn, batch, algo, trainer.generation_batch_size,
-                                  gathered=engine.gathered, aggregation=settings.run.reward.aggregation)
+        scored, refill = score(batch), None
+        sampled = scored.rewards
+        if algo.dynamic_sampling:  # DAPO: zero-variance groups replaced by newly drawn ones
+            if ctx.prompts is None:
+                raise ValueError("algo.dynamic_sampling draws more prompts: build the step with a PromptStream")
+            scored, sampled, refill = fill_batch(scored, ctx.prompts.refill, score, algo.group_size,
+                                                 algo.max_resample_rounds, adapter.prompt_batch, adapter.pad_token_id)
+        rollout = with_advantages(scored, algo, aggregation)
         update = grpo_update(engine.model, reference, adapter, engine, rollout, algo, trainer.micro_batch_size,
                              trainer.max_tokens_per_micro_batch)
-        return {**rollout_metrics(rollout, algo.group_size), **update}, rollout
+        truncated = truncated_rows(rollout.completions, adapter.stop_token_id, algo.max_new_tokens)
+        metrics = rollout_metrics(rollout, algo.group_size, sampled=sampled, truncated=truncated)
+        return {**metrics, **(refill.metrics() if refill else {}), **update}, rollout
 
     return step
 
@@ -299,15 +349,23 @@ class TrainSettings:
     resume: str | None  # null: fresh | auto: newest checkpoint in the run folder | a checkpoint path
     after_training: tuple[str, ...]  # evaluation modes to score the final checkpoint in
     evaluation: EvalConfig | None  # the eval settings, when after_training asks for any
+    validation: Validation  # validation during training (eval.every_steps, eval.validation)
     resolved: dict[str, Any]  # the resolved config as plain values: logged with the run (wandb), never read
 
     def __post_init__(self) -> None:
         check_lora(self)
         check_optimizer(self.trainer, self.deepspeed)  # refused here, before any data or model loads
+        if self.validation.holdout and self.validation_tokens() <= 0:
+            raise ConfigError(f"eval.validation.max_new_tokens=null takes algo.max_new_tokens, which algo={self.algorithm} "
+                              f"does not have: set eval.validation.max_new_tokens")
 
     @property
     def entry(self) -> Algorithm:
         return ALGORITHMS[self.algorithm]
+
+    def validation_tokens(self) -> int:
+        """The completion budget of the held-out samples: ``eval.validation.max_new_tokens``, else the algorithm's."""
+        return self.validation.validation.max_new_tokens or self.entry.completion_tokens(self.algo)
 
     def engine(self) -> EngineSettings:
         return EngineSettings(self.trainer, self.deepspeed, self.run.model.dtype,
@@ -346,7 +404,19 @@ def train_settings(cfg: DictConfig) -> TrainSettings:
         **{key: config.get(key) for key in ("trainer", "deepspeed", "logger", "warmup", "resume")},
         "run": run_settings(config), "algorithm": name, "algo": algo_settings, "after_training": list(modes),
         "evaluation": settings_from(EvalConfig, evaluation, "eval", ignore=("after_training",)) if modes else None,
-        "resolved": config}, "")
+        "validation": validation_settings(evaluation), "resolved": config}, "")
+
+
+def validation_settings(evaluation: dict[str, Any]) -> Validation:
+    """``eval.every_steps`` and ``eval.validation`` read and checked together; with benchmarks, eval's own settings
+    for them (its generation settings and ``data_root``, on validation's benchmarks and limit)."""
+    validation = settings_from(Validation, {key: evaluation.get(key) for key in ("every_steps", "validation", "data_root")},
+                               "eval")
+    if not (validation.every_steps and validation.validation.benchmarks):
+        return validation
+    benchmarks = validation_benchmarks(settings_from(EvalConfig, evaluation, "eval", ignore=("after_training",)),
+                                       validation.validation)
+    return dataclasses.replace(validation, evaluation=benchmarks)
 
 
 def other_algorithms_keys(name: str) -> set[str]:
@@ -403,6 +473,8 @@ def run(cfg: DictConfig, run_dir: str | Path) -> dict[str, float]:
         return {}
     if settings.evaluation is not None:  # the benchmarks (and lmms-eval, an extractor) a finished run will need
         check_evaluation_inputs(settings.run, settings.evaluation)
+    if settings.validation.evaluation is not None:  # the benchmark subsets validated during training
+        check_evaluation_inputs(settings.run, settings.validation.evaluation)
     start_processes(settings.deepspeed)
     with owned_by_this_run(run_dir):  # a second run into this folder is refused, not interleaved
         trained = run_dir / TRAINED
@@ -451,6 +523,15 @@ def training_budget(trainer: TrainerSettings, num_samples: int) -> dict[str, Any
             "prompts_per_step": trainer.prompts_per_step, "epochs": steps / per_epoch if per_epoch else None}
 
 
+def build_validator(settings: TrainSettings, adapter: ModelAdapter, engine: Engine, held_out: list[Sample],
+                    run_dir: Path, after_step: int) -> Validator:
+    """Validation during training on the held-out samples and benchmark subsets, writing into ``<run>/validation/``;
+    its own mixed reward (the step's is built inside the step)."""
+    return Validator(adapter, engine.model, engine.gathered, build_reward(settings.run, adapter, engine.model), held_out,
+                     settings.validation_tokens(), settings.trainer.generation_batch_size, settings.validation.evaluation,
+                     settings.run.prompt.template, settings.run.seed, run_dir / "validation", after_step)
+
+
 def train(settings: TrainSettings, run_dir: Path) -> tuple[dict[str, float], dict[str, Any]]:
     """The training itself (:func:`run` checks, then evaluates); its summary and its budget."""
     if not sys.stderr.isatty():  # a log file gets log lines, not transformers' per-file progress bars
@@ -472,6 +553,7 @@ def train(settings: TrainSettings, run_dir: Path) -> tuple[dict[str, float], dic
     samples = main_first(lambda: load_train_samples(common.data, model_check=adapter.image_problem,
                                                     check_images=is_main()))
     samples = drop_long_prompts(samples, adapter, common.data, algorithm.completion_tokens(settings.algo))
+    samples, held_out = hold_out(samples, settings.validation.holdout, common.seed)  # validated, never trained on
     data_counts = log_data_counts(samples, run_dir)
     budget = training_budget(trainer, len(samples))
     total_steps = budget["steps"]
@@ -484,7 +566,8 @@ def train(settings: TrainSettings, run_dir: Path) -> tuple[dict[str, float], dic
                                                if weights else common.model.path),
                              "algo.name": settings.algorithm, "trainer.prompts_per_step": str(trainer.prompts_per_step),
                              "seed": str(common.seed), "processes": str(world_size()),
-                             **trained_state_identity(common.model, trainer)}, Path(common.data.train_file))
+                             **trained_state_identity(common.model, trainer), **holdout_identity(held_out)},
+                            Path(common.data.train_file))
     state = load_state(checkpoint) if checkpoint else None
     if checkpoint is not None and state is not None:  # before loading its weights into another family's model
         check_identity(checkpoint, state, identity)
@@ -518,20 +601,22 @@ def train(settings: TrainSettings, run_dir: Path) -> tuple[dict[str, float], dic
                 engine.export(adapter, engine.model, reference_source)
         engine.reset_optimizer(trainer.lr, trainer.lr_warmup_steps)
 
-    train_step = algorithm.build_step(StepContext(settings, adapter, engine, reference_source))
+    stream = PromptStream(samples, sampler, common.data, common.seed)
+    train_step = algorithm.build_step(StepContext(settings, adapter, engine, reference_source, stream))
     guard = BadStepGuard(trainer.max_bad_steps)
+    validator = (build_validator(settings, adapter, engine, held_out, run_dir, step)
+                 if settings.validation.every_steps else None)
     with progress_bar(total_steps, initial=phase_step, desc=phase) as bar, StopSignal() as stop:
         while phase_step < total_steps:
             step, phase_step = step + 1, phase_step + 1
             start = time.perf_counter()
             if device.type == "cuda":
                 torch.cuda.reset_peak_memory_stats()
-            batch, changed = step_batch(samples, sampler.next_batch(), common.data, f"{common.seed}:{step}")
-            metrics, rollout = train_step(batch)
+            metrics, rollout = train_step(stream.batch(step))
             skipped = guard.record(metrics.get("grad_norm"), step)
             record = step_record(step, phase, metrics, engine, skipped, time.perf_counter() - start)
             if common.data.changed_images == "skip":
-                record["data/changed_images"] = changed
+                record["data/changed_images"] = stream.changed
             if device.type == "cuda":
                 record["memory/peak_gib"] = all_reduce([torch.cuda.max_memory_allocated() / 2**30], "max")[0]
             logger.log(record)
@@ -543,6 +628,11 @@ def train(settings: TrainSettings, run_dir: Path) -> tuple[dict[str, float], dic
             if (rollout is not None and trainer.log_completions_every
                     and phase_step % trainer.log_completions_every == 0):
                 logger.log_completions(step, completion_rows(rollout, group_size, trainer.log_completions_prompts))
+            if validator is not None and settings.validation.due(phase_step, total_steps):  # before the checkpoint
+                result = validator.validate(step)  # of this step: a resume from it never redoes nor skips it
+                logger.log({"step": step, "phase": VALIDATION, **result.metrics, "validation_seconds": result.seconds})
+                logger.log_completions(step, result.rows[:settings.validation.validation.log_completions],
+                                       table="val/completions")
             saved = None
             if trainer.save_every and phase_step % trainer.save_every == 0:
                 saved = save_checkpoint(run_dir / "checkpoints", step, phase_step, adapter, engine, reference_source,

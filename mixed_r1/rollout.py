@@ -37,6 +37,11 @@ class ScoredSamples:
     rewards: RewardOutput  # [P*G]
     seconds: dict[str, float]
 
+    def take(self, rows: Sequence[int]) -> ScoredSamples:
+        """The given rows (whole groups, when a caller keeps the group order)."""
+        return ScoredSamples([self.samples[i] for i in rows], self.prompts.take(rows), self.completions.take(rows),
+                             [self.texts[i] for i in rows], self.rewards.take(rows), self.seconds)
+
 
 def sample_and_score(policy: torch.nn.Module, adapter: ModelAdapter, reward_fn: MixedReward,
                      samples: Sequence[Sample], group_size: int, temperature: float, max_new_tokens: int,

@@ -38,6 +38,19 @@ class PromptSampler:
         self.cursor += self.batch_size
         return batch
 
+    def take(self, count: int) -> list[int]:
+        """The next ``count`` indices of the same stream, across an epoch's end (DAPO's dynamic sampling refills a
+        step's batch from it, so a resume draws the same prompts: the position is all the state there is)."""
+        taken: list[int] = []
+        while len(taken) < count:
+            if self.cursor >= self.num_samples:
+                self.epoch, self.cursor = self.epoch + 1, 0
+                self._order = self._permutation()
+            grab = min(count - len(taken), self.num_samples - self.cursor)
+            taken += self._order[self.cursor : self.cursor + grab]
+            self.cursor += grab
+        return taken
+
     def state_dict(self) -> dict[str, int]:
         return {"epoch": self.epoch, "cursor": self.cursor}
 

@@ -29,6 +29,8 @@ class GRPOConfig:
     mask_truncated: bool  # a completion that hit max_new_tokens without its stop token takes no part in the loss
     overlong_buffer: float  # > 0: DAPO's soft over-length penalty over this fraction of max_new_tokens (L_cache / L_max)
     overlong_penalty: float  # the penalty's size at the cap (DAPO: 1.0)
+    dynamic_sampling: bool  # DAPO: zero-variance groups dropped and refilled with new prompts (grpo/dynamic_sampling.py)
+    max_resample_rounds: int  # refill rounds per step before the batch is topped up with dropped groups
 
     def __post_init__(self) -> None:
         checks = [
@@ -41,6 +43,7 @@ class GRPOConfig:
             (0 <= self.overlong_buffer <= 1, "overlong_buffer",
              "must be in [0, 1]: the fraction of max_new_tokens the penalty ramps over (0: off)"),
             (self.overlong_penalty >= 0, "overlong_penalty", "must be >= 0"),
+            (self.max_resample_rounds >= 1, "max_resample_rounds", "must be >= 1 (dynamic sampling's refill rounds)"),
             (self.adv_eps > 0, "adv_eps", "must be > 0"),
             (self.max_new_tokens > 0, "max_new_tokens", "must be > 0"),
             (self.num_iterations >= 1, "num_iterations", "must be >= 1"),

@@ -215,14 +215,22 @@ def reference_logprobs(adapter: ModelAdapter, reference: ReferencePolicy | None,
                 for p, c, g in batches]
 
 
-def rollout_metrics(rollout: Rollout, group_size: int) -> dict[str, Any]:
-    """Reward, length and speed metrics of the whole step's rollout (every rank's share gathered)."""
-    parts = gather_objects((rollout.rewards, rollout.advantages.cpu(),
-                            rollout.completions.mask.sum(dim=1).float().cpu(), rollout.seconds))
+def rollout_metrics(rollout: Rollout, group_size: int, sampled: RewardOutput | None = None,
+                    truncated: torch.Tensor | None = None) -> dict[str, Any]:
+    """Reward, length and speed metrics of the whole step's rollout (every rank's share gathered).
+
+    ``sampled``: the rewards of every group the step sampled, when that is more than it trains on (dynamic
+    sampling drops the groups whose rewards are all equal): the reward and zero-variance figures then describe the
+    policy, not the filtered batch. ``truncated``: ``[B]`` the rows cut off at ``max_new_tokens``
+    (:func:`truncated_rows`), logged as ``truncated_fraction``."""
+    parts = gather_objects((rollout.rewards if sampled is None else sampled, rollout.advantages.cpu(),
+                            rollout.completions.mask.sum(dim=1).float().cpu(), rollout.seconds,
+                            truncated.cpu() if truncated is not None else None))
     r = RewardOutput.concat([p[0] for p in parts])
     adv = torch.cat([p[1] for p in parts])
     lengths = torch.cat([p[2] for p in parts])
     seconds = {k: max(p[3][k] for p in parts) for k in rollout.seconds}  # the slowest rank sets the pace
+    cut = [p[4] for p in parts if p[4] is not None]
     return {
         "time/rollout": seconds["rollout"],
         "time/reward": seconds["reward"],
@@ -237,4 +245,5 @@ def rollout_metrics(rollout: Rollout, group_size: int) -> dict[str, Any]:
         "zero_variance_fraction": float(zero_variance_groups(r.total, group_size).float().mean()),
         "completion_length": float(lengths.mean()),
         "completion_length_max": float(lengths.max()),
+        **({"truncated_fraction": float(torch.cat(cut).float().mean())} if cut else {}),
     }

@@ -31,6 +31,14 @@ class RewardOutput:
     overlong: torch.Tensor | None = None  # [N] DAPO's soft over-length penalty, already in ``total`` (None: off)
     format_weight: float = 1.0  # the λ ``total`` weighs ``format`` by (reward.aggregation=normalize_then_sum reads it)
 
+    def take(self, rows: Sequence[int]) -> RewardOutput:
+        """The given completions' rewards."""
+        index = torch.tensor(list(rows), dtype=torch.long)
+        return RewardOutput(total=self.total[index], format=self.format[index], accuracy=self.accuracy[index],
+                            types=[self.types[i] for i in rows],
+                            overlong=self.overlong[index] if self.overlong is not None else None,
+                            format_weight=self.format_weight)
+
     @staticmethod
     def concat(parts: Sequence[RewardOutput]) -> RewardOutput:
         """The rewards of several ranks' rollouts as one batch (for global metrics)."""
