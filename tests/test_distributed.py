@@ -47,7 +47,8 @@ def test_a_batch_that_does_not_split_over_the_ranks_is_a_config_error(tmp_path):
 def test_deepspeed_launcher_local_rank_argument_is_taken_out_before_hydra(monkeypatch):
     from mixed_r1.engine.distributed import strip_local_rank
 
-    monkeypatch.delenv("LOCAL_RANK", raising=False)
+    monkeypatch.setenv("LOCAL_RANK", "")  # recorded, so the value strip_local_rank sets is removed after the test
+    monkeypatch.delenv("LOCAL_RANK")  # (it leaked into later tests: accelerate then starts a process group)
     assert strip_local_rank(["train.py", "--local_rank=3", "model=qwen7b"]) == ["train.py", "model=qwen7b"]
     assert os.environ["LOCAL_RANK"] == "3"
     assert strip_local_rank(["train.py", "--local_rank", "1", "seed=2"]) == ["train.py", "seed=2"]

@@ -134,9 +134,17 @@ class TRLStandIn(GRPOTrainer):
         return self.planted_rewards
 
 
+@pytest.fixture(autouse=True)
+def one_process(monkeypatch):
+    """TRL's config builds accelerate's ``PartialState``, which starts a process group when a launcher's variables
+    are set (a test that set ``LOCAL_RANK`` and left it would make every config here fail): none are, here."""
+    for name in ("LOCAL_RANK", "RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
+        monkeypatch.delenv(name, raising=False)
+
+
 def trl_config(tmp_path, **fields) -> GRPOConfig:
     """A real ``trl.GRPOConfig`` (TRL's defaults and its own post-init rules) for a CPU run."""
-    return GRPOConfig(output_dir=str(tmp_path), bf16=False, report_to=[], **fields)
+    return GRPOConfig(output_dir=str(tmp_path), bf16=False, use_cpu=True, report_to=[], **fields)
 
 
 def test_the_harness_copies_the_trl_release_that_is_pinned():
