@@ -66,6 +66,7 @@ from mixed_r1.metrics import LoggerSettings, MetricsLogger, read_metrics, reward
 from mixed_r1.models import ModelAdapter, lora
 from mixed_r1.models.settings import ModelSettings
 from mixed_r1.progress import progress_bar
+from mixed_r1.rewards.mixed import MixedReward
 from mixed_r1.rollout import Rollout, ScoredSamples
 from mixed_r1.run_folder import owned_by_this_run
 from mixed_r1.settings import RunSettings, resolved, run_settings
@@ -239,6 +240,7 @@ class StepContext:
     engine: Engine
     reference_source: Path | None  # π_ref's checkpoint when it is not ``model.path`` (after a warm-up)
     prompts: PromptStream | None = None  # where a step that needs more prompts than its batch draws them (dynamic sampling)
+    reward_fn: MixedReward | None = None  # the run's mixed reward, shared with validation (None: the step builds it)
 
 
 def build_grpo_step(ctx: StepContext) -> TrainStep:
@@ -247,7 +249,7 @@ def build_grpo_step(ctx: StepContext) -> TrainStep:
     algo, trainer = settings.algo, settings.trainer
     assert isinstance(algo, GRPOConfig)
     reference = build_reference(ctx) if uses_reference(algo) else None  # β = 0: no KL term, no π_ref at all
-    reward_fn = build_reward(settings.run, adapter, engine.model)
+    reward_fn = ctx.reward_fn or build_reward(settings.run, adapter, engine.model)
 
     aggregation = settings.run.reward.aggregation
 
@@ -523,11 +525,11 @@ def training_budget(trainer: TrainerSettings, num_samples: int) -> dict[str, Any
             "prompts_per_step": trainer.prompts_per_step, "epochs": steps / per_epoch if per_epoch else None}
 
 
-def build_validator(settings: TrainSettings, adapter: ModelAdapter, engine: Engine, held_out: list[Sample],
-                    run_dir: Path, after_step: int) -> Validator:
-    """Validation during training on the held-out samples and benchmark subsets, writing into ``<run>/validation/``;
-    its own mixed reward (the step's is built inside the step)."""
-    return Validator(adapter, engine.model, engine.gathered, build_reward(settings.run, adapter, engine.model), held_out,
+def build_validator(settings: TrainSettings, adapter: ModelAdapter, engine: Engine, reward_fn: MixedReward,
+                    held_out: list[Sample], run_dir: Path, after_step: int) -> Validator:
+    """Validation during training on the held-out samples and benchmark subsets, writing into ``<run>/validation/``,
+    scored with the step's mixed reward (an open-ended scorer with a model of its own is loaded once)."""
+    return Validator(adapter, engine.model, engine.gathered, reward_fn, held_out,
                      settings.validation_tokens(), settings.trainer.generation_batch_size, settings.validation.evaluation,
                      settings.run.prompt.template, settings.run.seed, run_dir / "validation", after_step)
 
@@ -602,10 +604,13 @@ def train(settings: TrainSettings, run_dir: Path) -> tuple[dict[str, float], dic
         engine.reset_optimizer(trainer.lr, trainer.lr_warmup_steps)
 
     stream = PromptStream(samples, sampler, common.data, common.seed)
-    train_step = algorithm.build_step(StepContext(settings, adapter, engine, reference_source, stream))
+    # one mixed reward for the steps and the validation (BMAS reads the live policy's embeddings)
+    reward_fn = (build_reward(common, adapter, engine.model)
+                 if algorithm.rewarded or settings.validation.every_steps else None)
+    train_step = algorithm.build_step(StepContext(settings, adapter, engine, reference_source, stream, reward_fn))
     guard = BadStepGuard(trainer.max_bad_steps)
-    validator = (build_validator(settings, adapter, engine, held_out, run_dir, step)
-                 if settings.validation.every_steps else None)
+    validator = (build_validator(settings, adapter, engine, reward_fn, held_out, run_dir, step)
+                 if settings.validation.every_steps and reward_fn is not None else None)
     with progress_bar(total_steps, initial=phase_step, desc=phase) as bar, StopSignal() as stop:
         while phase_step < total_steps:
             step, phase_step = step + 1, phase_step + 1

@@ -230,3 +230,24 @@ def test_two_zero3_processes_with_uneven_shares_validate_without_waiting_on_each
     assert len(_holdout(run_dir, 2)) == 5
     predictions = run_dir / "validation" / "step_00000002" / "predictions" / "mmstar.jsonl"
     assert len(predictions.read_text().splitlines()) == 3
+
+
+def test_the_steps_and_the_validation_share_one_mixed_reward(tmp_path, tiny_checkpoints):
+    """The reward is built once per run and scores both the rollouts and the held-out samples: an open-ended scorer
+    with a model of its own (sbert, modernbert, an LLM judge) is loaded once, not twice."""
+    from mixed_r1 import recipe
+
+    built = []
+
+    def counted(run, adapter, policy):
+        built.append(run)
+        return graded_by_length(real)(run, adapter, policy)
+
+    real = recipe.build_reward
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(recipe, "build_reward", counted)
+        recipe.run(compose_train([f"model.path={tiny_checkpoints['tiny_qwen']}", "num_threads=0", *TINY,
+                                  "trainer.max_steps=2", "eval.every_steps=1", "eval.validation.holdout=5"],
+                                 run_dir=tmp_path), tmp_path)
+    assert len(built) == 1
+    assert [r["step"] for r in _lines(tmp_path, "validation")] == [1, 2]
